@@ -1,0 +1,115 @@
+import type { IngestReport } from './types.js';
+
+/**
+ * Codes of the errors that end an import. Match on these, never on message text.
+ *
+ * Kept as a `const` object so the union type and the runtime list cannot drift.
+ */
+export const IngestErrorCode = {
+  /** An option has a value the library cannot use; the message names the option. */
+  E_OPTIONS: 'E_OPTIONS',
+  /** The header row (or the `columns` option) has a name MongoDB or JavaScript cannot store safely. */
+  E_HEADER_INVALID: 'E_HEADER_INVALID',
+  /** The header has more columns than `csv.maxColumns`. */
+  E_TOO_MANY_COLUMNS: 'E_TOO_MANY_COLUMNS',
+  /** The input is not CSV the parser can recover from. */
+  E_CSV_MALFORMED: 'E_CSV_MALFORMED',
+  /** One record is larger than `csv.maxRecordBytes`. */
+  E_ROW_TOO_LARGE: 'E_ROW_TOO_LARGE',
+  /** The input is larger than the configured byte limit. */
+  E_FILE_TOO_LARGE: 'E_FILE_TOO_LARGE',
+  /** The input's charset is not one iconv-lite knows. */
+  E_ENCODING: 'E_ENCODING',
+  /** More rows failed than `maxFailures` allows. */
+  E_TOO_MANY_FAILURES: 'E_TOO_MANY_FAILURES',
+  /** The database refused a batch for a reason retrying cannot fix, or stayed unreachable past the retry budget. */
+  E_SINK: 'E_SINK',
+  /** The source stream failed (a file read error, a broken upload). */
+  E_SOURCE: 'E_SOURCE',
+  /** The import was aborted through its `AbortSignal` or `abort()`. */
+  E_ABORTED: 'E_ABORTED',
+  /** A bug or an unexpected exception; the `cause` holds the original. */
+  E_INTERNAL: 'E_INTERNAL',
+} as const;
+
+/** The string code of an {@link IngestError}. */
+export type IngestErrorCode = (typeof IngestErrorCode)[keyof typeof IngestErrorCode];
+
+/** HTTP status each code maps to, for the adapters. */
+const STATUS_BY_CODE: Record<IngestErrorCode, number> = {
+  E_OPTIONS: 500,
+  E_HEADER_INVALID: 400,
+  E_TOO_MANY_COLUMNS: 400,
+  E_CSV_MALFORMED: 400,
+  E_ROW_TOO_LARGE: 413,
+  E_FILE_TOO_LARGE: 413,
+  E_ENCODING: 415,
+  E_TOO_MANY_FAILURES: 422,
+  E_SINK: 503,
+  E_SOURCE: 400,
+  E_ABORTED: 499,
+  E_INTERNAL: 500,
+};
+
+/** Where an {@link IngestError} happened, when it is known. */
+export interface IngestErrorContext {
+  /** 1-based physical line of the input. */
+  line?: number;
+  /** Column name. */
+  column?: string;
+  /** The limit that was crossed. */
+  limit?: number;
+  /** The option at fault, for `E_OPTIONS`. */
+  option?: string;
+}
+
+/**
+ * The one error class of Anti-OOM: every failure that ends an import.
+ *
+ * Row-level problems are never thrown; they are {@link RowFailure} records in the report.
+ * Check `err.code` (or `isIngestError(err)`) rather than `instanceof`, which fails when
+ * two copies of the package are installed.
+ */
+export class IngestError extends Error {
+  override readonly name = 'IngestError';
+  /** Stable code; see {@link IngestErrorCode}. */
+  readonly code: IngestErrorCode;
+  /** Line, column or limit involved, where known. */
+  readonly context: IngestErrorContext;
+  /** The HTTP status an adapter answers with. */
+  readonly statusCode: number;
+  /** What was written before the import ended. Set by `run()` when it rejects. */
+  report?: IngestReport;
+
+  constructor(code: IngestErrorCode, message: string, context: IngestErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.context = context;
+    this.statusCode = STATUS_BY_CODE[code];
+  }
+
+  /** A plain object safe to log or send as JSON. */
+  toJSON(): { code: IngestErrorCode; message: string; context: IngestErrorContext } {
+    return { code: this.code, message: this.message, context: this.context };
+  }
+}
+
+/** True for an {@link IngestError} from any copy of this package. */
+export function isIngestError(value: unknown): value is IngestError {
+  return (
+    value instanceof Error &&
+    value.name === 'IngestError' &&
+    typeof (value as { code?: unknown }).code === 'string'
+  );
+}
+
+/** Builds the `E_OPTIONS` error for one option, naming the value it got. */
+export function invalidOption(option: string, expected: string, got: unknown): IngestError {
+  let shown: string;
+  try {
+    shown = typeof got === 'function' ? 'a function' : JSON.stringify(got) ?? String(got);
+  } catch {
+    shown = String(got);
+  }
+  return new IngestError(IngestErrorCode.E_OPTIONS, `Option "${option}" must be ${expected}; got ${shown}.`, { option });
+}

@@ -1,0 +1,49 @@
+/**
+ * Anti-OOM core: stream huge CSV files into MongoDB with constant memory, exact row accounting
+ * and live progress.
+ *
+ * @packageDocumentation
+ */
+export { createIngestPipeline, IngestPipeline } from './pipeline/ingest-pipeline.js';
+export type { IngestPipelineEvents, IngestSource } from './pipeline/ingest-pipeline.js';
+export type { IngestPipelineOptions } from './pipeline/options.js';
+
+export { createCsvParser } from './csv/parser-stream.js';
+export type { CsvParserOptions } from './csv/parser-stream.js';
+export type { CsvOptions } from './csv/options.js';
+export { sniffDelimiter } from './csv/sniff.js';
+export { validateHeader } from './csv/header.js';
+
+export { createBatcher } from './batch/batcher-stream.js';
+export type { BatchOptions } from './batch/accumulator.js';
+
+export { createBulkSink } from './sink/bulk-sink.js';
+export type { BulkSink, BulkSinkOptions } from './sink/bulk-sink.js';
+export type { RetryOptions } from './sink/retry.js';
+export { isTransientError } from './sink/transient.js';
+
+export { mongoSink } from './mongo/mongo-sink.js';
+export type { MongoSinkMode, MongoSinkOptions } from './mongo/mongo-sink.js';
+
+export { createMemoryMonitor } from './memory/memory-monitor.js';
+export type { MemoryMonitor, MemoryMonitorOptions, MemorySample } from './memory/memory-monitor.js';
+
+export type { ColumnType, ColumnTypes } from './rows/convert.js';
+export type { RowContext, RowMapper } from './rows/row-processor.js';
+
+export { IngestError, IngestErrorCode, isIngestError } from './errors.js';
+export type { IngestErrorContext } from './errors.js';
+export { RowFailureCode } from './types.js';
+export type {
+  Batch,
+  BatchWriter,
+  CsvRecord,
+  IngestLogger,
+  IngestReport,
+  IngestSnapshot,
+  IngestState,
+  LinedDocument,
+  RowFailure,
+  WriteAttempt,
+  WriteResult,
+} from './types.js';

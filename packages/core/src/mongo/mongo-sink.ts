@@ -1,0 +1,248 @@
+import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Document, type WriteConcernSettings } from 'mongodb';
+import { invalidOption } from '../errors.js';
+import type { Batch, BatchWriter, LinedDocument, RowFailure, WriteAttempt, WriteResult } from '../types.js';
+import { RowFailureCode } from '../types.js';
+import { isMissingKey, keyString } from './keys.js';
+import { isDuplicateKey, readBulkWriteError, toRowFailure, type DriverWriteError } from './write-errors.js';
+
+/**
+ * How rows land:
+ * - `insert`: each row becomes a new document (unordered insert);
+ * - `upsert`: replace the document matched by `key`, or insert it;
+ * - `merge`: `$set` the row's fields onto the document matched by `key`, or insert it.
+ */
+export type MongoSinkMode = 'insert' | 'upsert' | 'merge';
+
+/** Options of {@link mongoSink}. */
+export interface MongoSinkOptions {
+  /**
+   * How rows land.
+   * @defaultValue `'insert'`
+   */
+  mode?: MongoSinkMode;
+  /** Field(s) that identify a document; required for `upsert` and `merge`. */
+  key?: string | readonly string[];
+  /** Write concern of every write; the collection's own when absent. */
+  writeConcern?: WriteConcernSettings;
+  /** Skip the collection's validator. @defaultValue `false` */
+  bypassDocumentValidation?: boolean;
+  /**
+   * How long `ping()` waits for the server before reporting it unreachable.
+   * @defaultValue `2000`
+   */
+  pingTimeoutMs?: number;
+}
+
+/** A batch turned into driver input once, so retries send exactly the same thing. */
+interface Prepared {
+  /** Failures found before sending (missing key, `$` field names). */
+  failures: RowFailure[];
+  /** For insert: documents to send, and for each, its batch item and whether we gave it its `_id`. */
+  docs: Document[];
+  docItems: LinedDocument[];
+  assignedId: boolean[];
+  /** For upsert/merge: one operation per distinct key, with every row it stands for. */
+  ops: AnyBulkWriteOperation[];
+  opItems: LinedDocument[][];
+  keys: Set<string>;
+}
+
+function emptyResult(): WriteResult {
+  return { written: 0, inserted: 0, upserted: 0, matched: 0, modified: 0, failures: [] };
+}
+
+/** A top-level `$` field would be read as an update operator; a row must never be able to do that. */
+function operatorField(doc: Record<string, unknown>): string | undefined {
+  for (const name in doc) if (name.charCodeAt(0) === 36) return name;
+  return undefined;
+}
+
+/**
+ * A {@link BatchWriter} over a MongoDB collection, for {@link createIngestPipeline} or
+ * {@link createBulkSink}.
+ *
+ * No row is ever written twice: in `insert` mode every document gets its `_id` on this side
+ * before the first attempt, so a batch retried after a lost acknowledgement meets its own
+ * documents and counts them as written; `upsert` and `merge` are idempotent by nature. Within a
+ * batch, rows with the same key are folded into one operation in file order (the later row wins,
+ * or its fields are applied last), and the bulk sink never runs two batches sharing a key at once.
+ *
+ * Per-document refusals (duplicate key on a unique index, validator, size) become row failures
+ * with the row's line; the rest of the batch is written.
+ */
+export function mongoSink(collection: Collection<any>, options: MongoSinkOptions = {}): BatchWriter {
+  const mode = options.mode ?? 'insert';
+  if (mode !== 'insert' && mode !== 'upsert' && mode !== 'merge') throw invalidOption('sink mode', "'insert', 'upsert' or 'merge'", mode);
+  const key = options.key === undefined ? [] : typeof options.key === 'string' ? [options.key] : [...options.key];
+  if (mode !== 'insert' && (key.length === 0 || key.some((k) => typeof k !== 'string' || k.length === 0 || k.startsWith('$')))) {
+    throw invalidOption('key', `one or more field names for mode '${mode}'`, options.key);
+  }
+  const pingTimeoutMs = options.pingTimeoutMs ?? 2000;
+  const writeOptions = {
+    ordered: false,
+    ...(options.writeConcern ? { writeConcern: options.writeConcern } : {}),
+    ...(options.bypassDocumentValidation ? { bypassDocumentValidation: true } : {}),
+  };
+  const prepared = new WeakMap<Batch, Prepared>();
+
+  function prepare(batch: Batch): Prepared {
+    let p = prepared.get(batch);
+    if (p !== undefined) return p;
+    p = { failures: [], docs: [], docItems: [], assignedId: [], ops: [], opItems: [], keys: new Set() };
+    const groups = new Map<string, number>();
+    for (const item of batch.items) {
+      const doc = item.document;
+      const bad = operatorField(doc);
+      if (bad !== undefined) {
+        p.failures.push({ line: item.line, code: RowFailureCode.E_WRITE, column: bad, message: `Field "${bad}" starts with "$", which MongoDB reads as an operator.` });
+        continue;
+      }
+      if (mode === 'insert') {
+        const assign = doc._id === undefined;
+        if (assign) doc._id = new ObjectId();
+        p.docs.push(doc);
+        p.docItems.push(item);
+        p.assignedId.push(assign);
+        continue;
+      }
+      const values = key.map((k) => doc[k]);
+      const missing = key.find((k, i) => isMissingKey(values[i]));
+      if (missing !== undefined) {
+        p.failures.push({ line: item.line, code: RowFailureCode.E_KEY_MISSING, column: missing, message: `Key field "${missing}" is missing or empty.` });
+        continue;
+      }
+      const ks = keyString(values);
+      p.keys.add(ks);
+      const at = groups.get(ks);
+      if (at === undefined) {
+        groups.set(ks, p.ops.length);
+        p.ops.push(toOperation(doc, values, undefined));
+        p.opItems.push([item]);
+      } else {
+        p.ops[at] = toOperation(doc, values, p.ops[at]);
+        p.opItems[at]!.push(item);
+      }
+    }
+    prepared.set(batch, p);
+    return p;
+  }
+
+  function toOperation(doc: Record<string, unknown>, values: unknown[], previous: AnyBulkWriteOperation | undefined): AnyBulkWriteOperation {
+    const filter: Document = {};
+    key.forEach((k, i) => (filter[k] = values[i]));
+    if (mode === 'upsert') return { replaceOne: { filter, replacement: doc, upsert: true } };
+    // merge: fields of later rows with the same key are applied after earlier ones.
+    const earlier = previous && 'updateOne' in previous ? (previous.updateOne.update as Document) : undefined;
+    const set: Document = { ...(earlier?.$set ?? {}) };
+    let id: unknown = earlier?.$setOnInsert?._id;
+    for (const name in doc) {
+      if (name === '_id') id = doc[name];
+      else set[name] = doc[name];
+    }
+    const update: Document = {};
+    if (Object.keys(set).length > 0) update.$set = set;
+    if (id !== undefined) update.$setOnInsert = { _id: id };
+    if (update.$set === undefined && update.$setOnInsert === undefined) update.$setOnInsert = { ...filter };
+    return { updateOne: { filter, update, upsert: true } };
+  }
+
+  async function writeInsert(p: Prepared, attempt: WriteAttempt): Promise<WriteResult> {
+    const result = emptyResult();
+    result.failures.push(...p.failures);
+    if (p.docs.length === 0) return result;
+    try {
+      const r = await collection.insertMany(p.docs, writeOptions);
+      result.inserted = r.insertedCount;
+      result.written = p.docs.length;
+      return result;
+    } catch (err) {
+      const bulk = readBulkWriteError(err);
+      if (bulk === undefined || bulk.writeErrors.length === 0) throw err;
+      result.inserted = bulk.inserted;
+      const refused = new Map<number, DriverWriteError>();
+      for (const we of bulk.writeErrors) refused.set(we.index, we);
+      const alreadyThere = attempt.attempt > 0 ? await findOwnCopies(p, refused) : new Set<number>();
+      for (const [index, we] of refused) {
+        if (alreadyThere.has(index)) continue;
+        result.failures.push(toRowFailure(p.docItems[index]?.line ?? 0, we));
+      }
+      result.written = p.docs.length - (refused.size - alreadyThere.size);
+      return result;
+    }
+  }
+
+  /**
+   * After a retry, a duplicate key may be our own document, written by an attempt whose
+   * acknowledgement was lost. It is ours when the stored document has the `_id` we generated,
+   * or is byte-for-byte the document we sent.
+   */
+  async function findOwnCopies(p: Prepared, refused: Map<number, DriverWriteError>): Promise<Set<number>> {
+    const candidates = [...refused].filter(([, we]) => isDuplicateKey(we)).map(([index]) => index);
+    const own = new Set<number>();
+    if (candidates.length === 0) return own;
+    const ids = candidates.map((i) => p.docs[i]!._id);
+    const stored = await collection.find({ _id: { $in: ids } }).toArray();
+    const byId = new Map(stored.map((d) => [keyString([d._id]), d]));
+    for (const i of candidates) {
+      const found = byId.get(keyString([p.docs[i]!._id]));
+      if (found === undefined) continue;
+      if (p.assignedId[i] || Buffer.from(BSON.serialize(found)).equals(Buffer.from(BSON.serialize(p.docs[i]!)))) own.add(i);
+    }
+    return own;
+  }
+
+  async function writeKeyed(p: Prepared): Promise<WriteResult> {
+    const result = emptyResult();
+    result.failures.push(...p.failures);
+    let pending = p.ops.map((_, i) => i);
+    while (pending.length > 0) {
+      const ops = pending.map((i) => p.ops[i]!);
+      let refused: DriverWriteError[] = [];
+      let applied: number;
+      try {
+        const r = await collection.bulkWrite(ops, writeOptions);
+        result.matched += r.matchedCount;
+        result.modified += r.modifiedCount;
+        result.upserted += r.upsertedCount;
+        applied = r.matchedCount + r.upsertedCount;
+      } catch (err) {
+        const bulk = readBulkWriteError(err);
+        if (bulk === undefined || bulk.writeErrors.length === 0) throw err;
+        result.matched += bulk.matched;
+        result.modified += bulk.modified;
+        result.upserted += bulk.upserted;
+        applied = bulk.matched + bulk.upserted;
+        refused = bulk.writeErrors;
+      }
+      for (const we of refused) {
+        const items = p.opItems[pending[we.index]!] ?? [];
+        for (const item of items) result.failures.push(toRowFailure(item.line, we));
+      }
+      for (let j = 0; j < pending.length; j++) {
+        if (!refused.some((we) => we.index === j)) result.written += p.opItems[pending[j]!]!.length;
+      }
+      if (refused.length === 0 || applied + refused.length >= ops.length) break;
+      // Some servers (FerretDB) stop an unordered update batch at its first error. The operations
+      // after it were not run; they are idempotent, so send them again.
+      const first = Math.min(...refused.map((we) => we.index));
+      const notRun = pending.slice(first + 1).filter((_, j) => !refused.some((we) => we.index === first + 1 + j));
+      for (const i of notRun) result.written -= p.opItems[i]!.length;
+      if (notRun.length === pending.length) throw new Error('The server applied none of the operations of a batch and reported no error.');
+      pending = notRun;
+    }
+    return result;
+  }
+
+  return {
+    async write(batch, attempt) {
+      const p = prepare(batch);
+      return mode === 'insert' ? writeInsert(p, attempt) : writeKeyed(p);
+    },
+    keysOf(batch) {
+      return mode === 'insert' ? undefined : prepare(batch).keys;
+    },
+    async ping() {
+      await collection.db.command({ ping: 1 }, { timeoutMS: pingTimeoutMs });
+    },
+  };
+}

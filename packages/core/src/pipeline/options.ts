@@ -1,0 +1,132 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { randomUUID } from 'node:crypto';
+import { normalizeBatchOptions, type BatchOptions, type NormalizedBatchOptions } from '../batch/accumulator.js';
+import { normalizeCsvOptions, type CsvOptions, type NormalizedCsvOptions } from '../csv/options.js';
+import { invalidOption } from '../errors.js';
+import type { ColumnTypes } from '../rows/convert.js';
+import type { RowMapper } from '../rows/row-processor.js';
+import { normalizeRetryOptions, type NormalizedRetryOptions, type RetryOptions } from '../sink/retry.js';
+import type { BatchWriter, IngestLogger } from '../types.js';
+
+/** Options of {@link createIngestPipeline}. */
+export interface IngestPipelineOptions {
+  /** Where rows go: `mongoSink(collection, ...)`, or any {@link BatchWriter}. */
+  sink: BatchWriter;
+  /** How to read the CSV. */
+  csv?: CsvOptions;
+  /** Column types; columns not listed stay strings. An empty value becomes `null`. */
+  types?: ColumnTypes;
+  /** Any Standard Schema v1 validator (zod, valibot, arktype); runs after `types`, before `map`. */
+  schema?: StandardSchemaV1;
+  /** Shapes each row into the document to write; runs last. */
+  map?: RowMapper<object>;
+  /** How rows are grouped into writes. */
+  batch?: BatchOptions;
+  /**
+   * Batches written at the same time.
+   * @defaultValue `2`
+   */
+  concurrency?: number;
+  /** Retries of a batch after transient database errors. */
+  retry?: RetryOptions;
+  /**
+   * The import ends with `E_TOO_MANY_FAILURES` once more rows than this have failed.
+   * @defaultValue `Infinity`
+   */
+  maxFailures?: number;
+  /**
+   * How many failures the report keeps (all are counted).
+   * @defaultValue `100`
+   */
+  maxFailuresKept?: number;
+  /**
+   * Largest input, in bytes as read from the source; more ends the import with `E_FILE_TOO_LARGE`.
+   * @defaultValue `Infinity`
+   */
+  maxInputBytes?: number;
+  /** Aborts the import: reading stops at once, batches in flight settle, `run()` rejects with `E_ABORTED`. */
+  signal?: AbortSignal;
+  /**
+   * Memory sampling; `false` turns it off.
+   * @defaultValue `{ intervalMs: 1000 }`
+   */
+  memory?: { intervalMs?: number } | false;
+  /** A pino-compatible logger. Silent when absent. */
+  logger?: IngestLogger;
+  /**
+   * Milliseconds between heartbeat log lines at info level.
+   * @defaultValue `5000`
+   */
+  heartbeatMs?: number;
+  /**
+   * Ping the database before reading anything, so an unreachable server fails the import at once.
+   * @defaultValue `true`
+   */
+  ping?: boolean;
+  /** The import's id. @defaultValue `crypto.randomUUID()` */
+  id?: string;
+}
+
+/** @internal */
+export interface NormalizedPipelineOptions {
+  sink: BatchWriter;
+  csv: NormalizedCsvOptions;
+  types: ColumnTypes | undefined;
+  schema: StandardSchemaV1 | undefined;
+  map: RowMapper<object> | undefined;
+  batch: NormalizedBatchOptions;
+  concurrency: number;
+  retry: NormalizedRetryOptions;
+  maxFailures: number;
+  maxFailuresKept: number;
+  maxInputBytes: number;
+  signal: AbortSignal | undefined;
+  memoryIntervalMs: number | undefined;
+  logger: IngestLogger | undefined;
+  heartbeatMs: number;
+  ping: boolean;
+  id: string;
+}
+
+function limit(name: string, value: unknown, fallback: number, allowZero = true): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < (allowZero ? 0 : 1) || (Number.isFinite(value) && !Number.isInteger(value))) {
+    throw invalidOption(name, `a whole number >= ${allowZero ? 0 : 1}, or Infinity`, value);
+  }
+  return value;
+}
+
+/** @internal */
+export function normalizePipelineOptions(options: IngestPipelineOptions): NormalizedPipelineOptions {
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  const sink = options.sink;
+  if (sink === null || typeof sink !== 'object' || typeof sink.write !== 'function') {
+    throw invalidOption('sink', 'a BatchWriter such as mongoSink(collection)', sink);
+  }
+  const concurrency = limit('concurrency', options.concurrency, 2, false);
+  if (!Number.isFinite(concurrency)) throw invalidOption('concurrency', 'a finite whole number', concurrency);
+  let memoryIntervalMs: number | undefined = 1000;
+  if (options.memory === false) memoryIntervalMs = undefined;
+  else if (options.memory?.intervalMs !== undefined) memoryIntervalMs = limit('memory.intervalMs', options.memory.intervalMs, 1000, false);
+  if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) throw invalidOption('id', 'a non-empty string', options.id);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', options.signal);
+  return {
+    sink,
+    csv: normalizeCsvOptions(options.csv),
+    types: options.types,
+    schema: options.schema,
+    map: options.map,
+    batch: normalizeBatchOptions(options.batch),
+    concurrency,
+    retry: normalizeRetryOptions(options.retry),
+    maxFailures: limit('maxFailures', options.maxFailures, Infinity),
+    maxFailuresKept: limit('maxFailuresKept', options.maxFailuresKept, 100),
+    maxInputBytes: limit('maxInputBytes', options.maxInputBytes, Infinity),
+    signal: options.signal,
+    memoryIntervalMs,
+    logger: options.logger,
+    heartbeatMs: limit('heartbeatMs', options.heartbeatMs, 5000, false),
+    ping: options.ping ?? true,
+    id: options.id ?? randomUUID(),
+  };
+}

@@ -1,0 +1,59 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { CsvRecord, LinedDocument, RowFailure } from '../types.js';
+import { RowProcessor, type RowOutcomes, type RowProcessorOptions } from './row-processor.js';
+
+/** @internal */
+export interface RowMapperStreamOptions extends RowProcessorOptions {
+  onRowFailure(failure: RowFailure): void;
+  onSkip(line: number): void;
+}
+
+/**
+ * CsvRecord arrays in, LinedDocument arrays out, in order. Rows are processed one after the
+ * other; an async step pauses the chunk, which is what keeps memory flat under a slow `map`.
+ * @internal
+ */
+export function createRowMapperStream(options: RowMapperStreamOptions): Transform {
+  const processor = new RowProcessor(options);
+  let docs: LinedDocument[] = [];
+  const out: RowOutcomes = {
+    document: (item) => docs.push(item),
+    failure: options.onRowFailure,
+    skip: options.onSkip,
+  };
+
+  async function finishAsync(records: CsvRecord[], from: number, pending: Promise<void>): Promise<void> {
+    await pending;
+    for (let i = from; i < records.length; i++) {
+      const r = processor.process(records[i]!, out);
+      if (r !== undefined) await r;
+    }
+  }
+
+  return new Transform({
+    objectMode: true,
+    highWaterMark: 2,
+    transform(chunk: CsvRecord[] | CsvRecord, _enc, callback: TransformCallback) {
+      const records = Array.isArray(chunk) ? chunk : [chunk];
+      const done = (err?: unknown): void => {
+        if (err !== undefined) return callback(err as Error);
+        const ready = docs;
+        docs = [];
+        callback(null, ready.length > 0 ? ready : undefined);
+      };
+      try {
+        for (let i = 0; i < records.length; i++) {
+          const r = processor.process(records[i]!, out);
+          if (r !== undefined) {
+            finishAsync(records, i + 1, r).then(() => done(), done);
+            return;
+          }
+        }
+      } catch (err) {
+        done(err);
+        return;
+      }
+      done();
+    },
+  });
+}

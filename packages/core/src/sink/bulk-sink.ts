@@ -1,0 +1,154 @@
+import { Writable } from 'node:stream';
+import pRetry from 'p-retry';
+import { IngestError, IngestErrorCode, invalidOption } from '../errors.js';
+import type { Batch, BatchWriter, WriteResult } from '../types.js';
+import { normalizeRetryOptions, type RetryOptions } from './retry.js';
+import { isTransientError } from './transient.js';
+
+/** Options of {@link createBulkSink}. */
+export interface BulkSinkOptions {
+  /**
+   * Most batches written at the same time. Memory grows with it (batch size x concurrency).
+   * @defaultValue `2`
+   */
+  concurrency?: number;
+  /** Retry policy for transient errors. */
+  retry?: RetryOptions;
+  /** Stops retries (and waits for the attempt in flight) when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A Writable of {@link Batch}es that calls back only when a write slot is free: with
+ * `concurrency` batches unacknowledged, the next write waits, and so does everything upstream.
+ *
+ * Events: `batchWritten` (result, batch) after each acknowledgement; `batchRefused` (error, batch)
+ * when a batch fails for good, just before the stream errors with `E_SINK`; `retry`
+ * (error, batch, attempt) before each retry.
+ */
+export interface BulkSink extends Writable {
+  /** Batches sent and not yet settled. */
+  readonly inFlight: number;
+  /** Resolves once no batch is in flight. */
+  whenIdle(): Promise<void>;
+}
+
+function intersects(a: Set<string>, b: Set<string>): boolean {
+  const [small, large] = a.size < b.size ? [a, b] : [b, a];
+  for (const key of small) if (large.has(key)) return true;
+  return false;
+}
+
+function lineRange(batch: Batch): string {
+  const first = batch.items[0]?.line ?? 0;
+  const last = batch.items[batch.items.length - 1]?.line ?? 0;
+  return first > 0 ? ` (lines ${first}-${last})` : '';
+}
+
+/**
+ * The stage that writes batches through a {@link BatchWriter} (see `mongoSink`), with bounded
+ * concurrency, retries with exponential backoff on transient errors, and key-aware ordering:
+ * two batches that touch the same key are never in flight together, so a later row wins.
+ */
+export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {}): BulkSink {
+  const concurrency = options.concurrency ?? 2;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw invalidOption('concurrency', 'a positive whole number', concurrency);
+  const retry = normalizeRetryOptions(options.retry);
+  const signal = options.signal;
+  const isTransient = writer.isTransient ?? isTransientError;
+
+  const inFlight = new Map<Promise<void>, Set<string> | undefined>();
+  let failure: IngestError | undefined;
+
+  const whenIdle = async (): Promise<void> => {
+    while (inFlight.size > 0) await Promise.all(inFlight.keys());
+  };
+
+  async function attemptAll(batch: Batch): Promise<WriteResult | undefined> {
+    let settled: WriteResult | undefined;
+    const attemptSignal = signal ?? new AbortController().signal;
+    try {
+      return await pRetry(
+        async (attemptNumber) => {
+          settled = await writer.write(batch, { attempt: attemptNumber - 1, signal: attemptSignal });
+          return settled;
+        },
+        {
+          retries: retry.retries,
+          minTimeout: retry.minDelayMs,
+          maxTimeout: retry.maxDelayMs,
+          maxRetryTime: retry.maxElapsedMs,
+          factor: 2,
+          randomize: true,
+          ...(signal ? { signal } : {}),
+          shouldRetry: ({ error }) => isTransient(error),
+          onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+            if (retriesLeft > 0 && isTransient(error)) sink.emit('retry', error, batch, attemptNumber);
+          },
+        },
+      );
+    } catch (err) {
+      // p-retry rejects on abort even when the attempt in flight succeeded; keep that success.
+      if (settled !== undefined) return settled;
+      if (signal?.aborted) return undefined;
+      throw err;
+    }
+  }
+
+  async function writeBatch(batch: Batch): Promise<void> {
+    let result: WriteResult | undefined;
+    try {
+      result = await attemptAll(batch);
+    } catch (err) {
+      if (failure !== undefined) return;
+      const transient = isTransient(err);
+      const reason = err instanceof Error ? err.message : String(err);
+      failure = new IngestError(
+        IngestErrorCode.E_SINK,
+        transient
+          ? `The database stayed unreachable while writing batch ${batch.seq}${lineRange(batch)}, after ${retry.retries} retries: ${reason}. Check the connection and run the import again.`
+          : `The database refused batch ${batch.seq}${lineRange(batch)}: ${reason}.`,
+        {},
+        { cause: err },
+      );
+      sink.emit('batchRefused', failure, batch);
+      sink.destroy(failure);
+      return;
+    }
+    if (result !== undefined) sink.emit('batchWritten', result, batch);
+  }
+
+  async function dispatch(batch: Batch): Promise<void> {
+    const keys = writer.keysOf?.(batch);
+    if (keys !== undefined && keys.size > 0) {
+      for (;;) {
+        const blocking: Promise<void>[] = [];
+        for (const [p, k] of inFlight) if (k !== undefined && intersects(k, keys)) blocking.push(p);
+        if (blocking.length === 0) break;
+        await Promise.race(blocking);
+      }
+    }
+    if (failure !== undefined || sink.destroyed) return;
+    const p: Promise<void> = writeBatch(batch).finally(() => inFlight.delete(p));
+    inFlight.set(p, keys);
+    while (inFlight.size >= concurrency) await Promise.race(inFlight.keys());
+  }
+
+  const sink = new Writable({
+    objectMode: true,
+    highWaterMark: 1,
+    write(batch: Batch, _enc, callback) {
+      dispatch(batch).then(() => callback(failure), callback);
+    },
+    final(callback) {
+      whenIdle().then(() => callback(failure), callback);
+    },
+    destroy(err, callback) {
+      // Let in-flight batches settle, so the counts reported after `close` are exact.
+      whenIdle().then(() => callback(err), callback);
+    },
+  }) as BulkSink;
+  Object.defineProperty(sink, 'inFlight', { get: () => inFlight.size });
+  sink.whenIdle = whenIdle;
+  return sink;
+}

@@ -1,0 +1,165 @@
+/**
+ * Codes of row-level failures. A failed row is data in the report, never an exception.
+ */
+export const RowFailureCode = {
+  /** The record has more or fewer fields than the header. */
+  E_COLUMN_COUNT: 'E_COLUMN_COUNT',
+  /** The record is not valid CSV (a stray quote, a quote never closed) and was skipped. */
+  E_CSV_RECORD: 'E_CSV_RECORD',
+  /** A value does not convert to the type given in `types`. */
+  E_TYPE: 'E_TYPE',
+  /** The `schema` rejected the row. */
+  E_VALIDATION: 'E_VALIDATION',
+  /** The `map` function threw. */
+  E_MAP: 'E_MAP',
+  /** A field named in the sink's `key` is missing or empty. */
+  E_KEY_MISSING: 'E_KEY_MISSING',
+  /** The database refused the document for a duplicate key on a unique index. */
+  E_DUPLICATE_KEY: 'E_DUPLICATE_KEY',
+  /** The database refused the document for another reason (validation, size, ...). */
+  E_WRITE: 'E_WRITE',
+} as const;
+
+/** The string code of a {@link RowFailure}. */
+export type RowFailureCode = (typeof RowFailureCode)[keyof typeof RowFailureCode];
+
+/** One row that was read but not written, and why. */
+export interface RowFailure {
+  /** 1-based physical line where the record starts (the header is line 1). */
+  line: number;
+  /** Stable code; see {@link RowFailureCode}. */
+  code: RowFailureCode;
+  /** What went wrong, for a person. */
+  message: string;
+  /** The column at fault, where known. */
+  column?: string;
+}
+
+/** A CSV record as it leaves the parser: field values by column name, and where it came from. */
+export interface CsvRecord {
+  /** 1-based physical line where the record starts. */
+  line: number;
+  /** Field values by header name. Built on a validated header, so no key can reach a prototype. */
+  row: Record<string, string>;
+  /** Bytes of input the record took, delimiters included; the batcher uses it as a size estimate. */
+  bytes: number;
+}
+
+/** A document on its way to the sink, still carrying the line it came from. */
+export interface LinedDocument<T = Record<string, unknown>> {
+  /** 1-based physical line of the source record; 0 when the document did not come from a file. */
+  line: number;
+  /** The document to write. */
+  document: T;
+  /** Approximate size in bytes, used to cap batches by bytes. */
+  bytes: number;
+}
+
+/** A group of documents the sink writes in one round trip. */
+export interface Batch<T = Record<string, unknown>> {
+  /** Position of the batch in the import, from 0. */
+  seq: number;
+  /** The documents, in file order. */
+  items: LinedDocument<T>[];
+  /** Sum of the items' approximate sizes. */
+  bytes: number;
+}
+
+/** What a {@link BatchWriter} reports for one batch. */
+export interface WriteResult {
+  /** Rows of the batch that are now in the database (inserted, replaced, merged or already there). */
+  written: number;
+  /** Documents inserted. */
+  inserted: number;
+  /** Documents created by an upsert. */
+  upserted: number;
+  /** Documents an upsert or merge matched. */
+  matched: number;
+  /** Matched documents that changed. */
+  modified: number;
+  /** Rows the database refused; `written + failures.length` equals the batch size. */
+  failures: RowFailure[];
+}
+
+/** Context a {@link BatchWriter} gets with each attempt. */
+export interface WriteAttempt {
+  /** 0 for the first attempt, then 1, 2, ... for retries of the same batch. */
+  attempt: number;
+  /** Fires when the import is aborted; an in-flight write may ignore it. */
+  signal: AbortSignal;
+}
+
+/**
+ * The contract between the bulk sink and a database. `mongoSink` is one;
+ * write your own to land rows somewhere else.
+ *
+ * `write` must be idempotent across attempts of the same batch: the sink retries
+ * a batch when `write` rejects with a transient error.
+ */
+export interface BatchWriter<T = Record<string, unknown>> {
+  /** Writes one batch. Rejects only for batch-level errors; per-document refusals go in `failures`. */
+  write(batch: Batch<T>, attempt: WriteAttempt): Promise<WriteResult>;
+  /**
+   * Keys the batch touches, when the order of writes matters (upsert, merge). The sink never
+   * runs two batches that share a key at the same time, so a later row always wins.
+   */
+  keysOf?(batch: Batch<T>): Set<string> | undefined;
+  /** Whether an error is worth retrying. Defaults to the sink's own rules. */
+  isTransient?(error: unknown): boolean;
+  /** Cheap liveness check (a ping), used to fail fast before reading anything. */
+  ping?(signal?: AbortSignal): Promise<void>;
+}
+
+/** A pino-compatible logger; only these methods are used. */
+export interface IngestLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Where an import stands. */
+export type IngestState = 'running' | 'done' | 'failed' | 'aborted';
+
+/** Counters of an import at one moment; `snapshot()` and `progress` events return it. */
+export interface IngestSnapshot {
+  /** The import's id (`options.id`, or a random UUID). */
+  id: string;
+  state: IngestState;
+  /** Data rows read from the input: written + failed + skipped, once the import settles. */
+  rowsRead: number;
+  /** Rows the database acknowledged. */
+  rowsWritten: number;
+  /** Rows that failed, with a reason (see the report's `failures`). */
+  rowsFailed: number;
+  /** Blank lines, and rows `map` returned `undefined` for. */
+  rowsSkipped: number;
+  /** Bytes of input consumed (compressed bytes if the source was compressed). */
+  bytesRead: number;
+  /** Batches the database acknowledged. */
+  batchesWritten: number;
+  inserted: number;
+  upserted: number;
+  matched: number;
+  modified: number;
+  /** Milliseconds since `run()` started. */
+  elapsedMs: number;
+  /** rowsRead per second since the start. */
+  rowsPerSecond: number;
+  /** Heap in use at the last memory sample. */
+  heapUsedBytes: number;
+  /** Resident set size at the last memory sample. */
+  rssBytes: number;
+}
+
+/** The final account of an import. */
+export interface IngestReport extends IngestSnapshot {
+  /** The first failures (up to `maxFailuresKept`), in the order they were found. */
+  failures: RowFailure[];
+  /** True when more rows failed than `failures` holds. */
+  failuresTruncated: boolean;
+  peakHeapUsedBytes: number;
+  peakRssBytes: number;
+  /** Why the import ended early, when it did. */
+  error?: { code: string; message: string };
+}
