@@ -154,7 +154,7 @@ export interface IngestSnapshot {
 
 /** The final account of an import. */
 export interface IngestReport extends IngestSnapshot {
-  /** The first failures (up to `maxFailuresKept`), in the order they were found. */
+  /** The first failures found (up to `maxFailuresKept`), sorted by line. */
   failures: RowFailure[];
   /** True when more rows failed than `failures` holds. */
   failuresTruncated: boolean;

@@ -19,7 +19,7 @@ export interface CsvReaderCallbacks {
 interface CsvParseApi {
   parse(buf: Buffer | undefined, end: boolean, push: (record: string[]) => void, close: () => void): Error | undefined;
   info: { lines: number; bytes: number };
-  state: { recordHasError: boolean };
+  state: { recordHasError: boolean; quoting: boolean };
   __onRecord(push: (record: string[]) => void): Error | undefined;
 }
 
@@ -63,6 +63,11 @@ export class CsvReader {
   #delimiterHeldBytes = NO_SNIFF;
   /** Line and byte offset at which the last record (good, blank or broken) ended. */
   #lastEndLine = 0;
+  /**
+   * csv-parse counts a CRLF inside a quoted field as two lines; a person counts one. This is how
+   * many such extra lines csv-parse has counted so far.
+   */
+  #crlfSkew = 0;
   #lastEndBytes = 0;
   /** The first error of the record being read, reported once when that record ends. */
   #pending: RowFailure | undefined;
@@ -195,6 +200,12 @@ export class CsvReader {
         line,
       });
     }
+    if (err.code === 'CSV_INVALID_CLOSING_QUOTE' || err.code === 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE') {
+      // csv-parse stays inside the quotes after `"4"x`, and would swallow the following lines
+      // into this broken record up to the next quote. Leaving the quotes makes the record end at
+      // its own line break, so the next row is read as the row it is.
+      this.#api!.state.quoting = false;
+    }
     if (this.#pending !== undefined) return;
     const hint = RECORD_ERROR_HINTS[err.code ?? ''];
     const column = typeof err.column === 'number' ? this.#header[err.column] : undefined;
@@ -210,7 +221,7 @@ export class CsvReader {
     const api = this.#api!;
     if (this.#pending !== undefined) this.#out.failure(this.#pending);
     this.#pending = undefined;
-    this.#lastEndLine = api.info.lines;
+    this.#lastEndLine = api.info.lines - this.#crlfSkew;
     this.#lastEndBytes = api.info.bytes;
   }
 
@@ -218,7 +229,9 @@ export class CsvReader {
     const api = this.#api!;
     const line = this.#lastEndLine + 1;
     const bytes = api.info.bytes - this.#lastEndBytes;
-    this.#lastEndLine = api.info.lines;
+    // Only a record spanning several lines can hold a quoted CRLF, so one-line records cost nothing.
+    if (api.info.lines - this.#crlfSkew > line) this.#crlfSkew += countCrlf(fields);
+    this.#lastEndLine = api.info.lines - this.#crlfSkew;
     this.#lastEndBytes = api.info.bytes;
 
     const blank = fields.length === 1 && fields[0] === '';
@@ -254,6 +267,14 @@ export class CsvReader {
       cause: err,
     });
   }
+}
+
+function countCrlf(fields: string[]): number {
+  let n = 0;
+  for (const field of fields) {
+    for (let i = field.indexOf('\r\n'); i !== -1; i = field.indexOf('\r\n', i + 2)) n++;
+  }
+  return n;
 }
 
 /** Offset of the first byte that is not a line break, so leading blank lines do not hide the header. */

@@ -96,7 +96,9 @@ export class Accounting {
   report(error?: { code: string; message: string }): IngestReport {
     return {
       ...this.snapshot(),
-      failures: [...this.failures],
+      // Stages find failures in different orders (parser before mapper, batches acknowledged
+      // out of order); the report lists them by line.
+      failures: [...this.failures].sort((a, b) => a.line - b.line),
       failuresTruncated: this.rowsFailed > this.failures.length,
       peakHeapUsedBytes: this.peakHeapUsedBytes,
       peakRssBytes: this.peakRssBytes,

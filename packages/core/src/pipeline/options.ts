@@ -4,7 +4,7 @@ import { normalizeBatchOptions, type BatchOptions, type NormalizedBatchOptions }
 import { normalizeCsvOptions, type CsvOptions, type NormalizedCsvOptions } from '../csv/options.js';
 import { invalidOption } from '../errors.js';
 import type { ColumnTypes } from '../rows/convert.js';
-import type { RowMapper } from '../rows/row-processor.js';
+import { RowProcessor, type RowMapper } from '../rows/row-processor.js';
 import { normalizeRetryOptions, type NormalizedRetryOptions, type RetryOptions } from '../sink/retry.js';
 import type { BatchWriter, IngestLogger } from '../types.js';
 
@@ -110,6 +110,9 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
   else if (options.memory?.intervalMs !== undefined) memoryIntervalMs = limit('memory.intervalMs', options.memory.intervalMs, 1000, false);
   if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) throw invalidOption('id', 'a non-empty string', options.id);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', options.signal);
+  const id = options.id ?? randomUUID();
+  // Built once here only to reject bad types, schema or map before anything is read.
+  new RowProcessor({ types: options.types, schema: options.schema, map: options.map, importId: id });
   return {
     sink,
     csv: normalizeCsvOptions(options.csv),
@@ -127,6 +130,6 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
     logger: options.logger,
     heartbeatMs: limit('heartbeatMs', options.heartbeatMs, 5000, false),
     ping: options.ping ?? true,
-    id: options.id ?? randomUUID(),
+    id,
   };
 }

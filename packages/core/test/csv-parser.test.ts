@@ -1,0 +1,244 @@
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import iconv from 'iconv-lite';
+import { describe, expect, it } from 'vitest';
+import { createCsvParser, IngestErrorCode, RowFailureCode, type CsvParserOptions, type CsvRecord, type RowFailure } from '../src/index.js';
+import { chunksOf } from './helpers.js';
+
+interface Parsed {
+  records: CsvRecord[];
+  failures: RowFailure[];
+  skipped: number[];
+}
+
+async function parse(chunks: Buffer[], options: CsvParserOptions = {}): Promise<Parsed> {
+  const out: Parsed = { records: [], failures: [], skipped: [] };
+  const parser = createCsvParser({ ...options, onRowFailure: (f) => out.failures.push(f), onSkip: (l) => out.skipped.push(l) });
+  await pipeline(
+    Readable.from(chunks, { objectMode: false }),
+    parser,
+    new Writable({
+      objectMode: true,
+      write(record: CsvRecord, _e, cb) {
+        out.records.push(record);
+        cb();
+      },
+    }),
+  );
+  return out;
+}
+
+/** Parses whole, then replayed 1 byte at a time and at a few odd chunk sizes; all must agree. */
+async function parseEverySplit(input: Buffer | string, options: CsvParserOptions = {}): Promise<Parsed> {
+  const whole = await parse([typeof input === 'string' ? Buffer.from(input) : input], options);
+  for (const size of [1, 2, 3, 7, 64]) {
+    const split = await parse(chunksOf(input, size), options);
+    expect(split, `chunk size ${size}`).toEqual(whole);
+  }
+  return whole;
+}
+
+const rows = (p: Parsed) => p.records.map((r) => [r.line, r.row]);
+
+describe('createCsvParser', () => {
+  it('gives each record the physical line it starts on, across quoted line breaks and blank lines', async () => {
+    const p = await parseEverySplit('id,text\n1,plain\n2,"two\nlines"\n\n3,"a\r\nb\r\nc"\n4,last');
+    expect(rows(p)).toEqual([
+      [2, { id: '1', text: 'plain' }],
+      [3, { id: '2', text: 'two\nlines' }],
+      [6, { id: '3', text: 'a\r\nb\r\nc' }],
+      [9, { id: '4', text: 'last' }],
+    ]);
+    expect(p.skipped).toEqual([5]);
+  });
+
+  it('splits a file that mixes CR, LF and CRLF line ends', async () => {
+    const p = await parseEverySplit('a,b\r\n1,2\n3,4\r5,6\r\n7,8');
+    expect(rows(p)).toEqual([
+      [2, { a: '1', b: '2' }],
+      [3, { a: '3', b: '4' }],
+      [4, { a: '5', b: '6' }],
+      [5, { a: '7', b: '8' }],
+    ]);
+  });
+
+  it('reports a row with the wrong number of fields as a failure and reads on', async () => {
+    const p = await parseEverySplit('a,b,c\n1,2,3\n1,2\n1,2,3,4\n7,8,9\n');
+    expect(p.records.map((r) => r.line)).toEqual([2, 5]);
+    expect(p.failures.map((f) => [f.line, f.code])).toEqual([
+      [3, RowFailureCode.E_COLUMN_COUNT],
+      [4, RowFailureCode.E_COLUMN_COUNT],
+    ]);
+    expect(p.failures[0]!.message).toMatch(/Expected 3 fields.*got 2/);
+  });
+
+  it('with relaxColumnCount, keeps short and long rows', async () => {
+    const p = await parseEverySplit('a,b,c\n1,2\n1,2,3,4\n', { relaxColumnCount: true });
+    expect(rows(p)).toEqual([
+      [2, { a: '1', b: '2' }],
+      [3, { a: '1', b: '2', c: '3' }],
+    ]);
+  });
+
+  it('turns a stray quote into a row failure with its line, and keeps line numbers right after it', async () => {
+    const p = await parseEverySplit('a,b\n1,x"y\n2,ok\n3,"bad"z\n4,"two"""quotes"\n5,"multi\nline"oops\n6,fine\n');
+    expect(p.failures.map((f) => [f.line, f.code])).toEqual([
+      [2, RowFailureCode.E_CSV_RECORD],
+      [4, RowFailureCode.E_CSV_RECORD],
+      [5, RowFailureCode.E_CSV_RECORD],
+      [6, RowFailureCode.E_CSV_RECORD],
+    ]);
+    expect(p.failures[0]!.message).toMatch(/quote/i);
+    expect(rows(p)).toEqual([
+      [3, { a: '2', b: 'ok' }],
+      [8, { a: '6', b: 'fine' }],
+    ]);
+  });
+
+  it('reports a quote left open to the end of the file as one failed row', async () => {
+    const p = await parseEverySplit('a,b\n1,2\n3,"open\n4,5\n6,7\n');
+    expect(rows(p)).toEqual([[2, { a: '1', b: '2' }]]);
+    expect(p.failures).toHaveLength(1);
+    expect(p.failures[0]).toMatchObject({ line: 3, code: RowFailureCode.E_CSV_RECORD });
+    expect(p.failures[0]!.message).toMatch(/never closed/);
+  });
+
+  it('ends with E_ROW_TOO_LARGE and the line when a record passes maxRecordBytes', async () => {
+    const input = `a,b\n1,2\n3,"${'x'.repeat(5000)}"\n5,6\n`;
+    for (const size of [1, 100, input.length]) {
+      await expect(parse(chunksOf(input, size), { maxRecordBytes: 1000 })).rejects.toMatchObject({
+        code: IngestErrorCode.E_ROW_TOO_LARGE,
+        context: { line: 3, limit: 1000 },
+      });
+    }
+  });
+
+  it.each([
+    ['a,$where\n1,2', '$where'],
+    ['a,b.c\n1,2', 'b.c'],
+    ['a,__proto__\n1,2', '__proto__'],
+    ['a,constructor\n1,2', 'constructor'],
+    ['a,prototype\n1,2', 'prototype'],
+    ['a,,c\n1,2,3', ''],
+    ['a,b,a\n1,2,3', 'a'],
+  ])('rejects the header %j, naming column %j', async (input, column) => {
+    await expect(parse([Buffer.from(input)])).rejects.toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID, context: { column } });
+  });
+
+  it('rejects a header with more columns than maxColumns', async () => {
+    await expect(parse([Buffer.from('a,b,c,d\n1,2,3,4')], { maxColumns: 3 })).rejects.toMatchObject({ code: IngestErrorCode.E_TOO_MANY_COLUMNS });
+  });
+
+  it('rejects an empty input as having no header', async () => {
+    await expect(parse([Buffer.from('')])).rejects.toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID });
+    await expect(parse([Buffer.from('\ufeff')])).rejects.toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID });
+  });
+
+  it('uses given columns and reads the first line as data', async () => {
+    const p = await parseEverySplit('1,2\n3,4\n', { columns: ['x', 'y'] });
+    expect(rows(p)).toEqual([
+      [1, { x: '1', y: '2' }],
+      [2, { x: '3', y: '4' }],
+    ]);
+  });
+
+  it('builds row objects that cannot reach a prototype', async () => {
+    const p = await parseEverySplit('toString,valueOf\n1,2\n');
+    const row = p.records[0]!.row;
+    expect(Object.getPrototypeOf(row)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(row).toEqual({ toString: '1', valueOf: '2' });
+  });
+
+  it('trims fields when asked', async () => {
+    const p = await parseEverySplit('a , b\n 1 , " 2 " \n', { trim: true });
+    expect(rows(p)).toEqual([[2, { a: '1', b: ' 2 ' }]]);
+  });
+
+  describe('delimiters', () => {
+    it.each([
+      [';', 'name;city\nAna;Lisboa\n'],
+      ['\t', 'name\tcity\nAna\tLisboa\n'],
+      ['|', 'name|city\nAna|Lisboa\n'],
+      [',', 'name,city\nAna,Lisboa\n'],
+    ])('auto picks %j', async (_d, input) => {
+      const p = await parseEverySplit(input, { delimiter: 'auto' });
+      expect(rows(p)).toEqual([[2, { name: 'Ana', city: 'Lisboa' }]]);
+    });
+
+    it('auto ignores delimiters inside quoted header names and skips leading blank lines', async () => {
+      const p = await parseEverySplit('\n\n"a,b";c\n1;2\n', { delimiter: 'auto' });
+      expect(rows(p)).toEqual([[4, { 'a,b': '1', c: '2' }]]);
+    });
+  });
+
+  describe('encodings', () => {
+    const text = 'city,word\nSão Paulo,Ação\nZürich,naïve\n';
+    const expected = [
+      [2, { city: 'São Paulo', word: 'Ação' }],
+      [3, { city: 'Zürich', word: 'naïve' }],
+    ];
+
+    it('strips a UTF-8 BOM', async () => {
+      expect(rows(await parseEverySplit(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])))).toEqual(expected);
+    });
+
+    it('keeps multi-byte characters split across chunks', async () => {
+      expect(rows(await parseEverySplit('k,v\n1,😀€ß\n'))).toEqual([[2, { k: '1', v: '😀€ß' }]]);
+    });
+
+    it('reads windows-1252 when told', async () => {
+      expect(rows(await parseEverySplit(iconv.encode(text, 'windows-1252'), { encoding: 'windows-1252' }))).toEqual(expected);
+    });
+
+    it.each([
+      ['UTF-8 with BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])],
+      ['UTF-8 without BOM', Buffer.from(text)],
+      ['UTF-16LE with BOM', iconv.encode(text, 'utf-16le', { addBOM: true })],
+      ['UTF-16BE with BOM', iconv.encode(text, 'utf-16be', { addBOM: true })],
+      ['windows-1252 (no BOM, not valid UTF-8)', iconv.encode(text, 'windows-1252')],
+    ])('auto reads %s', async (_name, bytes) => {
+      expect(rows(await parseEverySplit(bytes, { encoding: 'auto' }))).toEqual(expected);
+    });
+
+    it('auto with a ; delimiter in UTF-16LE', async () => {
+      const bytes = iconv.encode('a;b\r\n1;Ação\r\n', 'utf-16le', { addBOM: true });
+      expect(rows(await parseEverySplit(bytes, { encoding: 'auto', delimiter: 'auto' }))).toEqual([[2, { a: '1', b: 'Ação' }]]);
+    });
+
+    it('rejects an encoding iconv-lite does not know, at construction', () => {
+      expect(() => createCsvParser({ encoding: 'klingon-8' })).toThrow(expect.objectContaining({ code: IngestErrorCode.E_ENCODING }));
+    });
+  });
+
+  it('rejects bad options at construction, naming them', () => {
+    expect(() => createCsvParser({ maxRecordBytes: -1 })).toThrow(/csv.maxRecordBytes/);
+    expect(() => createCsvParser({ delimiter: '' })).toThrow(/csv.delimiter/);
+    expect(() => createCsvParser({ columns: ['a', '$b'] })).toThrow(expect.objectContaining({ code: IngestErrorCode.E_HEADER_INVALID }));
+  });
+
+  it('emits arrays of records in chunk mode', async () => {
+    const seen: unknown[] = [];
+    await pipeline(
+      Readable.from([Buffer.from('a\n1\n2\n'), Buffer.from('3\n')]),
+      createCsvParser({ emit: 'chunk' }),
+      new Writable({
+        objectMode: true,
+        write(chunk, _e, cb) {
+          seen.push(chunk);
+          cb();
+        },
+      }),
+    );
+    expect(seen.every((c) => Array.isArray(c))).toBe(true);
+    expect((seen as CsvRecord[][]).flat().map((r) => r.row.a)).toEqual(['1', '2', '3']);
+  });
+
+  it('is released when destroyed mid-stream', async () => {
+    const parser = createCsvParser();
+    parser.write('a,b\n1,2\n');
+    parser.destroy();
+    await new Promise((r) => parser.once('close', r));
+    expect(parser.destroyed).toBe(true);
+  });
+});

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Collection, Db } from 'mongodb';
+import { createIngestPipeline, mongoSink, RowFailureCode, type Batch, type IngestPipelineOptions } from '../src/index.js';
+import { expectBalanced, openTestDb } from './helpers.js';
+
+let t: Awaited<ReturnType<typeof openTestDb>>;
+let db: Db;
+let n = 0;
+const fresh = (): Collection => db.collection(`c${n++}`);
+
+beforeAll(async () => {
+  t = await openTestDb();
+  db = t.db;
+});
+afterAll(() => t.close());
+
+async function ingest(collection: Collection, csv: string, options: Partial<IngestPipelineOptions> & { sinkOptions?: Parameters<typeof mongoSink>[1] } = {}) {
+  const { sinkOptions, ...rest } = options;
+  const report = await createIngestPipeline({ sink: mongoSink(collection, sinkOptions), ...rest }).run([csv]);
+  expectBalanced(report);
+  return report;
+}
+
+const batchOf = (docs: Record<string, unknown>[]): Batch => ({
+  seq: 0,
+  bytes: 0,
+  items: docs.map((document, i) => ({ line: i + 2, document, bytes: 10 })),
+});
+
+describe(`mongoSink against the real server`, () => {
+  it('insert: a duplicate on a unique index fails that row at its line; the rest of the batch is written', async () => {
+    const c = fresh();
+    await c.createIndex({ sku: 1 }, { unique: true });
+    const report = await ingest(c, 'sku,name\nA,first\nB,second\nA,again\nC,third\nB,again\n', { batch: { size: 2 } });
+    expect(report).toMatchObject({ rowsRead: 5, rowsWritten: 3, rowsFailed: 2 });
+    // Batches run concurrently, so failures arrive in acknowledgement order; compare by line.
+    expect(report.failures.map((f) => [f.line, f.code]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual([
+      [4, RowFailureCode.E_DUPLICATE_KEY],
+      [6, RowFailureCode.E_DUPLICATE_KEY],
+    ]);
+    expect(await c.countDocuments()).toBe(3);
+    expect((await c.find({}, { projection: { _id: 0 } }).sort({ sku: 1 }).toArray()).map((d) => d.name)).toEqual(['first', 'second', 'third']);
+  });
+
+  it('insert: a batch retried after a lost acknowledgement writes nothing twice', async () => {
+    const c = fresh();
+    const writer = mongoSink(c);
+    const batch = batchOf([{ n: 1 }, { n: 2 }, { _id: 'given', n: 3 }]);
+    const first = await writer.write(batch, { attempt: 0, signal: new AbortController().signal });
+    expect(first.written).toBe(3);
+    // The driver lost the acknowledgement and the sink retries the very same batch.
+    const again = await writer.write(batch, { attempt: 1, signal: new AbortController().signal });
+    expect(again).toMatchObject({ written: 3, failures: [] });
+    expect(await c.countDocuments()).toBe(3);
+  });
+
+  it('insert: on a retry, a duplicate that is not our document is still a failure', async () => {
+    const c = fresh();
+    await c.insertOne({ _id: 'taken' as never, n: 'someone else' });
+    const writer = mongoSink(c);
+    const r = await writer.write(batchOf([{ _id: 'taken', n: 'ours' }, { n: 2 }]), { attempt: 1, signal: new AbortController().signal });
+    expect(r.written).toBe(1);
+    expect(r.failures).toMatchObject([{ line: 2, code: RowFailureCode.E_DUPLICATE_KEY }]);
+  });
+
+  it('upsert: the later row with the same key wins, within a batch and across concurrent batches', async () => {
+    const c = fresh();
+    const lines = ['sku,price'];
+    for (let i = 0; i < 300; i++) lines.push(`k${i % 7},${i}`);
+    const report = await ingest(c, `${lines.join('\n')}\n`, {
+      sinkOptions: { mode: 'upsert', key: 'sku' },
+      batch: { size: 10 },
+      concurrency: 4,
+      types: { price: 'int' },
+    });
+    expect(report).toMatchObject({ rowsWritten: 300, rowsFailed: 0 });
+    const docs = await c.find({}, { projection: { _id: 0 } }).sort({ sku: 1 }).toArray();
+    const expected = Array.from({ length: 7 }, (_, k) => ({ sku: `k${k}`, price: 293 + ((k - 293 % 7 + 7) % 7) }));
+    expect(docs).toEqual(expected.sort((a, b) => a.sku.localeCompare(b.sku)));
+  });
+
+  it('upsert: replaces the whole document, and re-running the same file changes nothing', async () => {
+    const c = fresh();
+    await c.insertOne({ sku: 'A', name: 'old', stale: true });
+    const csv = 'sku,name\nA,new\nB,bee\n';
+    const first = await ingest(c, csv, { sinkOptions: { mode: 'upsert', key: ['sku'] } });
+    expect(first).toMatchObject({ rowsWritten: 2, matched: 1, upserted: 1 });
+    expect(await c.findOne({ sku: 'A' }, { projection: { _id: 0 } })).toEqual({ sku: 'A', name: 'new' });
+    const before = await c.find().sort({ sku: 1 }).toArray();
+    const second = await ingest(c, csv, { sinkOptions: { mode: 'upsert', key: ['sku'] } });
+    expect(second).toMatchObject({ rowsWritten: 2, matched: 2, upserted: 0 });
+    // MongoDB reports an identical replacement as not modified; FerretDB counts it as modified.
+    if (t.kind !== 'ferretdb') expect(second.modified).toBe(0);
+    expect(await c.find().sort({ sku: 1 }).toArray()).toEqual(before);
+  });
+
+  it('merge: sets the row fields onto the matched document, later rows last; re-running changes nothing', async () => {
+    const c = fresh();
+    await c.insertOne({ sku: 'A', name: 'old', stock: 5 });
+    const csv = 'sku,name,price\nA,new,1\nB,bee,2\nA,newer,3\n';
+    const first = await ingest(c, csv, { sinkOptions: { mode: 'merge', key: 'sku' }, types: { price: 'int' } });
+    expect(first).toMatchObject({ rowsWritten: 3, rowsFailed: 0 });
+    expect(await c.findOne({ sku: 'A' }, { projection: { _id: 0 } })).toEqual({ sku: 'A', name: 'newer', stock: 5, price: 3 });
+    expect(await c.findOne({ sku: 'B' }, { projection: { _id: 0 } })).toEqual({ sku: 'B', name: 'bee', price: 2 });
+    const before = await c.find().sort({ sku: 1 }).toArray();
+    const second = await ingest(c, csv, { sinkOptions: { mode: 'merge', key: 'sku' }, types: { price: 'int' } });
+    expect(second.modified).toBe(0);
+    expect(await c.find().sort({ sku: 1 }).toArray()).toEqual(before);
+  });
+
+  it('a row without its key is a failure E_KEY_MISSING, and nothing is written for it', async () => {
+    const c = fresh();
+    const report = await ingest(c, 'sku,name\nA,x\n,y\nC,z\n', { sinkOptions: { mode: 'upsert', key: 'sku' } });
+    expect(report.failures).toMatchObject([{ line: 3, code: RowFailureCode.E_KEY_MISSING, column: 'sku' }]);
+    expect(await c.countDocuments()).toBe(2);
+  });
+
+  it('a top-level "$" field from map is a row failure and never reaches the server as an operator', async () => {
+    for (const mode of ['insert', 'upsert', 'merge'] as const) {
+      const c = fresh();
+      const report = await ingest(c, 'sku,v\nA,1\nB,2\n', {
+        sinkOptions: { mode, key: 'sku' },
+        map: (row) => (row.sku === 'B' ? { sku: 'B', $set: { hacked: true } } : row),
+      });
+      expect(report.failures).toMatchObject([{ line: 3, code: RowFailureCode.E_WRITE, column: '$set' }]);
+      expect(await c.countDocuments({ hacked: true })).toBe(0);
+      expect(await c.countDocuments()).toBe(1);
+    }
+  });
+
+  it('ping fails fast when the server is unreachable', async () => {
+    const { MongoClient } = await import('mongodb');
+    const client = new MongoClient('mongodb://127.0.0.1:1/?directConnection=true', { serverSelectionTimeoutMS: 500 });
+    const writer = mongoSink(client.db('x').collection('y'), { pingTimeoutMs: 500 });
+    await expect(writer.ping!()).rejects.toThrow();
+    await client.close();
+  });
+
+  it('rejects a keyed mode without a key', () => {
+    expect(() => mongoSink(fresh(), { mode: 'upsert' })).toThrow(/key/);
+    expect(() => mongoSink(fresh(), { mode: 'merge', key: '$x' })).toThrow(/key/);
+  });
+});

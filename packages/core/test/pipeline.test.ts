@@ -1,0 +1,187 @@
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import {
+  createIngestPipeline,
+  IngestErrorCode,
+  isIngestError,
+  mongoSink,
+  RowFailureCode,
+  type IngestError,
+  type IngestReport,
+  type IngestSnapshot,
+} from '../src/index.js';
+import { expectBalanced, MemoryWriter, openTestDb, productCsv } from './helpers.js';
+
+let t: Awaited<ReturnType<typeof openTestDb>>;
+let db: Db;
+let n = 0;
+const fresh = (): Collection => db.collection(`p${n++}`);
+const dir = mkdtempSync(join(tmpdir(), 'anti-oom-pipeline-'));
+
+beforeAll(async () => {
+  t = await openTestDb();
+  db = t.db;
+});
+afterAll(async () => {
+  await t.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function rejection(promise: Promise<unknown>): Promise<IngestError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (isIngestError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected the import to fail');
+}
+
+describe('createIngestPipeline against the real server', () => {
+  it('lands 200k generated rows with exact counts, progress along the way, and a report that adds up', async () => {
+    const c = fresh();
+    const pipeline = createIngestPipeline({ sink: mongoSink(c), types: { price: 'number' }, concurrency: 2 });
+    const progress: IngestSnapshot[] = [];
+    let done: IngestReport | undefined;
+    pipeline.on('progress', (p) => progress.push(p));
+    pipeline.on('done', (r) => (done = r));
+    const report = await pipeline.run(productCsv(200_000));
+
+    expect(report).toMatchObject({ state: 'done', rowsRead: 200_000, rowsWritten: 200_000, rowsFailed: 0, rowsSkipped: 0, inserted: 200_000, batchesWritten: 200 });
+    expectBalanced(report);
+    expect(report.bytesRead).toBeGreaterThan(200_000 * 20);
+    expect(report.peakRssBytes).toBeGreaterThan(0);
+    expect(await c.countDocuments()).toBe(200_000);
+    expect(await c.findOne({ sku: 'sku-199999' }, { projection: { _id: 0 } })).toEqual({ sku: 'sku-199999', name: 'Product 199999', price: 99.9 });
+    // Progress after every acknowledged batch, never going backwards, balanced at every step.
+    expect(progress.length).toBeGreaterThanOrEqual(200);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!.rowsWritten).toBeGreaterThanOrEqual(progress[i - 1]!.rowsWritten);
+    progress.forEach(expectBalanced);
+    expect(done).toEqual(report);
+  });
+
+  it('reads a file stream, with blank lines skipped, bad rows failed with their lines, and the rest written', async () => {
+    const c = fresh();
+    const file = join(dir, 'mixed.csv');
+    writeFileSync(file, 'sku,qty\nA,1\n\nB,two\nC,3,extra\nD,"4"x\nE,5\n');
+    const report = await createIngestPipeline({ sink: mongoSink(c), types: { qty: 'int' } }).run(createReadStream(file));
+    expect(report).toMatchObject({ rowsRead: 6, rowsWritten: 2, rowsFailed: 3, rowsSkipped: 1 });
+    expect(report.failures.map((f) => [f.line, f.code])).toEqual([
+      [4, RowFailureCode.E_TYPE],
+      [5, RowFailureCode.E_COLUMN_COUNT],
+      [6, RowFailureCode.E_CSV_RECORD],
+    ]);
+    expect(await c.countDocuments()).toBe(2);
+  });
+
+  it.each([
+    ['sku,$where\nA,1\n', '$where'],
+    ['sku,a.b\nA,1\n', 'a.b'],
+    ['sku,__proto__\nA,1\n', '__proto__'],
+    ['sku,sku\nA,1\n', 'sku'],
+  ])('an invalid header (%j) ends with E_HEADER_INVALID and writes nothing', async (csv, column) => {
+    const c = fresh();
+    const err = await rejection(createIngestPipeline({ sink: mongoSink(c) }).run([csv]));
+    expect(err).toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID, statusCode: 400, context: { column } });
+    expect(err.report).toMatchObject({ state: 'failed', rowsRead: 0, rowsWritten: 0, error: { code: 'E_HEADER_INVALID' } });
+    expect(await c.countDocuments()).toBe(0);
+  });
+
+  it('stops at maxFailures with E_TOO_MANY_FAILURES and a balanced report', async () => {
+    const c = fresh();
+    const err = await rejection(
+      createIngestPipeline({ sink: mongoSink(c), types: { price: 'number' }, maxFailures: 10 }).run(
+        productCsv(50_000, { row: (i) => `s${i},n,${i % 3 === 0 ? 'bad' : i}\n` }),
+      ),
+    );
+    expect(err.code).toBe(IngestErrorCode.E_TOO_MANY_FAILURES);
+    expect(err.report!.state).toBe('failed');
+    expect(err.report!.rowsFailed).toBeGreaterThan(10);
+    expectBalanced(err.report!);
+    expect(await c.countDocuments()).toBe(err.report!.rowsWritten);
+  });
+
+  it('an aborted import stops reading, settles its batches, balances, and leaves nothing running', async () => {
+    const c = fresh();
+    const file = join(dir, 'abort.csv');
+    writeFileSync(file, ['sku,name,price', ...Array.from({ length: 100_000 }, (_, i) => `s${i},n${i},${i}`)].join('\n'));
+    const source = createReadStream(file, { highWaterMark: 16 * 1024 });
+    const controller = new AbortController();
+    const logged: string[] = [];
+    const logger = { debug() {}, info: (_o: object, m?: string) => logged.push(m ?? ''), warn() {}, error() {} };
+    const pipeline = createIngestPipeline({ sink: mongoSink(c), signal: controller.signal, memory: { intervalMs: 5 }, logger, heartbeatMs: 5 });
+    const afterDone: string[] = [];
+    let finished = false;
+    pipeline.on('progress', (p) => {
+      if (finished) afterDone.push('progress');
+      if (p.rowsWritten >= 10_000) controller.abort();
+    });
+    pipeline.on('memory', () => finished && afterDone.push('memory'));
+    const err = await rejection(pipeline.run(source));
+    finished = true;
+    const loggedAtEnd = logged.length;
+
+    expect(err.code).toBe(IngestErrorCode.E_ABORTED);
+    const report = err.report!;
+    expect(report.state).toBe('aborted');
+    expectBalanced(report);
+    expect(report.rowsWritten).toBeGreaterThanOrEqual(10_000);
+    expect(report.rowsWritten).toBeLessThan(100_000);
+    expect(await c.countDocuments()).toBe(report.rowsWritten);
+    expect(source.destroyed).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    // Timers (memory sampling, heartbeat, batch wait) are gone: nothing fires after the end.
+    expect(afterDone).toEqual([]);
+    expect(logged.length).toBe(loggedAtEnd);
+    expect(await c.countDocuments()).toBe(report.rowsWritten);
+  });
+
+  it('an already-aborted signal reads nothing', async () => {
+    const c = fresh();
+    const err = await rejection(createIngestPipeline({ sink: mongoSink(c), signal: AbortSignal.abort('user left') }).run(productCsv(10)));
+    expect(err.code).toBe(IngestErrorCode.E_ABORTED);
+    expect(err.message).toMatch(/user left/);
+    expect(err.report).toMatchObject({ rowsRead: 0, bytesRead: 0 });
+  });
+
+  it('fails fast with E_SINK, before reading, when the database is unreachable', async () => {
+    const client = new MongoClient('mongodb://127.0.0.1:1/?directConnection=true', { serverSelectionTimeoutMS: 300 });
+    const source = productCsv(1000);
+    const err = await rejection(createIngestPipeline({ sink: mongoSink(client.db('x').collection('y'), { pingTimeoutMs: 300 }) }).run(source));
+    expect(err).toMatchObject({ code: IngestErrorCode.E_SINK, statusCode: 503 });
+    expect(err.report).toMatchObject({ bytesRead: 0, rowsRead: 0 });
+    await client.close();
+  });
+
+  it('accepts an async iterable of strings and logs heartbeats at info', async () => {
+    const c = fresh();
+    const lines: object[] = [];
+    const logger = { debug() {}, info: (o: object) => lines.push(o), warn() {}, error() {} };
+    async function* source() {
+      yield 'a,b\n';
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 30));
+        yield `${i},x\n`;
+      }
+    }
+    const report = await createIngestPipeline({ sink: mongoSink(c), logger, heartbeatMs: 10, batch: { maxWaitMs: 5 } }).run(source());
+    expect(report.rowsWritten).toBe(3);
+    expect(lines.some((l) => 'processed' in l && 'failed' in l && 'heapMB' in l)).toBe(true);
+  });
+
+  it('run() can be called once', async () => {
+    const pipeline = createIngestPipeline({ sink: new MemoryWriter() });
+    await pipeline.run(['a\n1\n']);
+    await expect(pipeline.run(['a\n1\n'])).rejects.toMatchObject({ code: IngestErrorCode.E_OPTIONS });
+  });
+
+  it('rejects bad options at construction, naming the option', () => {
+    expect(() => createIngestPipeline({ sink: {} as never })).toThrow(/sink/);
+    expect(() => createIngestPipeline({ sink: new MemoryWriter(), concurrency: 0 })).toThrow(/concurrency/);
+    expect(() => createIngestPipeline({ sink: new MemoryWriter(), batch: { size: -1 } })).toThrow(/batch.size/);
+    expect(() => createIngestPipeline({ sink: new MemoryWriter(), csv: { encoding: 'nope' } })).toThrow(expect.objectContaining({ code: 'E_ENCODING' }));
+  });
+});
