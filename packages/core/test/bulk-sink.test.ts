@@ -15,6 +15,7 @@ class TrackingWriter implements BatchWriter {
   inFlight = 0;
   maxInFlight = 0;
   order: number[] = [];
+  keysOf?: (batch: Batch) => Set<string>;
   constructor(private readonly delay: (batch: Batch) => number = () => 2) {}
   async write(batch: Batch): Promise<WriteResult> {
     this.inFlight++;

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { MongoClient, type Db } from 'mongodb';
 import { inject } from 'vitest';
+// Brings in the typing of the values the global setup provides (mongoUri, mongoKind).
+import type {} from '@anti-oom/testing/vitest-setup';
 import type { Batch, BatchWriter, IngestReport, IngestSnapshot, WriteResult } from '../src/index.js';
 
 /** A client to the test server and a database of its own, dropped afterwards. */
