@@ -120,6 +120,7 @@ describe('createIngestPipeline against the real server', () => {
       if (p.rowsWritten >= 10_000) controller.abort();
     });
     pipeline.on('memory', () => finished && afterDone.push('memory'));
+    const resourcesBefore = process.getActiveResourcesInfo().length;
     const err = await rejection(pipeline.run(source));
     finished = true;
     const loggedAtEnd = logged.length;
@@ -136,7 +137,41 @@ describe('createIngestPipeline against the real server', () => {
     // Timers (memory sampling, heartbeat, batch wait) are gone: nothing fires after the end.
     expect(afterDone).toEqual([]);
     expect(logged.length).toBe(loggedAtEnd);
+    // The file handle and every stream are released: no more resources than before the import.
+    expect(process.getActiveResourcesInfo().length).toBeLessThanOrEqual(resourcesBefore);
     expect(await c.countDocuments()).toBe(report.rowsWritten);
+  });
+
+  it('a source that fails mid-way ends with E_SOURCE, after settling what was sent', async () => {
+    const c = fresh();
+    async function* broken() {
+      yield 'sku,n\n';
+      for (let i = 0; i < 5000; i++) yield `s${i},${i}\n`;
+      throw new Error('connection reset by peer');
+    }
+    const err = await rejection(createIngestPipeline({ sink: mongoSink(c), batch: { size: 100 } }).run(broken()));
+    expect(err.code).toBe(IngestErrorCode.E_SOURCE);
+    expect(err.message).toMatch(/connection reset by peer/);
+    expectBalanced(err.report!);
+    expect(await c.countDocuments()).toBe(err.report!.rowsWritten);
+  });
+
+  it('a header-only file is a successful import of nothing', async () => {
+    const report = await createIngestPipeline({ sink: mongoSink(fresh()) }).run(['sku,name\r\n']);
+    expect(report).toMatchObject({ state: 'done', rowsRead: 0, rowsWritten: 0 });
+  });
+
+  it('a document over the 16 MB BSON limit is a row failure; the rows around it are written', async () => {
+    const c = fresh();
+    const big = 'x'.repeat(17 * 1024 * 1024);
+    const report = await createIngestPipeline({ sink: mongoSink(c), csv: { maxRecordBytes: 32 * 1024 * 1024 } }).run([
+      'sku,blob\nA,small\n',
+      `B,${big}\n`,
+      'C,small\n',
+    ]);
+    expect(report).toMatchObject({ rowsWritten: 2, rowsFailed: 1 });
+    expect(report.failures).toMatchObject([{ line: 3, code: RowFailureCode.E_WRITE }]);
+    expect(await c.countDocuments()).toBe(2);
   });
 
   it('an already-aborted signal reads nothing', async () => {

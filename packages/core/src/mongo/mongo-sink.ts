@@ -47,6 +47,15 @@ interface Prepared {
   keys: Set<string>;
 }
 
+/** MongoDB's largest document. */
+const MAX_BSON_BYTES = 16 * 1024 * 1024;
+/**
+ * Rows at least this large get their BSON size computed before sending: the driver refuses an
+ * oversized document for the whole batch, client-side. Smaller rows cannot get near the limit
+ * unless `map` inflates them, so they cost nothing.
+ */
+const SIZE_CHECK_FROM_BYTES = 1024 * 1024;
+
 function emptyResult(): WriteResult {
   return { written: 0, inserted: 0, upserted: 0, matched: 0, modified: 0, failures: [] };
 }
@@ -96,6 +105,13 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
       if (bad !== undefined) {
         p.failures.push({ line: item.line, code: RowFailureCode.E_WRITE, column: bad, message: `Field "${bad}" starts with "$", which MongoDB reads as an operator.` });
         continue;
+      }
+      if (item.bytes >= SIZE_CHECK_FROM_BYTES) {
+        const size = BSON.calculateObjectSize(doc);
+        if (size > MAX_BSON_BYTES) {
+          p.failures.push({ line: item.line, code: RowFailureCode.E_WRITE, message: `The document is ${size} bytes; MongoDB stores documents up to 16 MiB.` });
+          continue;
+        }
       }
       if (mode === 'insert') {
         const assign = doc._id === undefined;
