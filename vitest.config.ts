@@ -1,6 +1,18 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    // Tests run against the sources of every workspace package: no build needed.
+    alias: {
+      '@anti-oom/core': src('core'),
+      '@anti-oom/http': src('http'),
+      '@anti-oom/express': src('express'),
+      '@anti-oom/fastify': src('fastify'),
+    },
+  },
   test: {
     include: ['packages/*/test/**/*.test.ts'],
     globalSetup: ['packages/testing/src/vitest-setup.ts'],

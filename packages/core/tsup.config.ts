@@ -7,4 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // Without the dev path aliases, so workspace packages stay external imports in the .d.ts.
+  tsconfig: 'tsconfig.build.json',
 });

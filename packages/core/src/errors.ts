@@ -30,6 +30,24 @@ export const IngestErrorCode = {
   E_ABORTED: 'E_ABORTED',
   /** A bug or an unexpected exception; the `cause` holds the original. */
   E_INTERNAL: 'E_INTERNAL',
+
+  // Codes used by the HTTP adapters (`@anti-oom/http` and those built on it).
+  /** The upload's content type is not CSV, gzip or multipart/form-data. */
+  E_UNSUPPORTED_MEDIA_TYPE: 'E_UNSUPPORTED_MEDIA_TYPE',
+  /** The request is malformed: no file part, several file parts, broken multipart. */
+  E_BAD_REQUEST: 'E_BAD_REQUEST',
+  /** The upload stopped arriving for longer than the idle timeout. */
+  E_IDLE_TIMEOUT: 'E_IDLE_TIMEOUT',
+  /** Too many imports are running; retry after the `Retry-After` header. */
+  E_TOO_MANY_IMPORTS: 'E_TOO_MANY_IMPORTS',
+  /** `authorize` wants the caller to authenticate. */
+  E_UNAUTHORIZED: 'E_UNAUTHORIZED',
+  /** `authorize` refused the caller. */
+  E_FORBIDDEN: 'E_FORBIDDEN',
+  /** No import with that id (never created, or expired). */
+  E_NOT_FOUND: 'E_NOT_FOUND',
+  /** The import is not in a state that allows this (an upload to a started import, cancelling a finished one). */
+  E_CONFLICT: 'E_CONFLICT',
 } as const;
 
 /** The string code of an {@link IngestError}. */
@@ -49,6 +67,14 @@ const STATUS_BY_CODE: Record<IngestErrorCode, number> = {
   E_SOURCE: 400,
   E_ABORTED: 499,
   E_INTERNAL: 500,
+  E_UNSUPPORTED_MEDIA_TYPE: 415,
+  E_BAD_REQUEST: 400,
+  E_IDLE_TIMEOUT: 408,
+  E_TOO_MANY_IMPORTS: 429,
+  E_UNAUTHORIZED: 401,
+  E_FORBIDDEN: 403,
+  E_NOT_FOUND: 404,
+  E_CONFLICT: 409,
 };
 
 /** Where an {@link IngestError} happened, when it is known. */
@@ -103,7 +129,10 @@ export function isIngestError(value: unknown): value is IngestError {
   );
 }
 
-/** Builds the `E_OPTIONS` error for one option, naming the value it got. */
+/**
+ * Builds the `E_OPTIONS` error for one option, naming the value it got.
+ * @internal Shared with the adapter packages.
+ */
 export function invalidOption(option: string, expected: string, got: unknown): IngestError {
   let shown: string;
   try {

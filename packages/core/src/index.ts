@@ -31,7 +31,7 @@ export type { MemoryMonitor, MemoryMonitorOptions, MemorySample } from './memory
 export type { ColumnType, ColumnTypes } from './rows/convert.js';
 export type { RowContext, RowMapper } from './rows/row-processor.js';
 
-export { IngestError, IngestErrorCode, isIngestError } from './errors.js';
+export { IngestError, IngestErrorCode, invalidOption, isIngestError } from './errors.js';
 export type { IngestErrorContext } from './errors.js';
 export { RowFailureCode } from './types.js';
 export type {

@@ -1,0 +1,280 @@
+import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import { mongoSink, type IngestReport } from '@anti-oom/core';
+import type { IngestHandlerOptions } from '@anti-oom/http';
+import type {} from '@anti-oom/testing/vitest-setup';
+import { csvRows, followEvents, multipart, send } from './client.js';
+
+/** Starts a real server on port 0 with the adapter under test; `base` is the URL of the import routes. */
+export type StartServer = (options: Omit<IngestHandlerOptions, 'prefix'>) => Promise<{ base: string; close(): Promise<void> }>;
+
+function balanced(r: IngestReport): void {
+  expect(r.rowsRead).toBe(r.rowsWritten + r.rowsFailed + r.rowsSkipped);
+}
+
+/** One suite, run against every adapter: the same routes must behave the same everywhere. */
+export function runAdapterSuite(adapter: string, start: StartServer): void {
+  describe(`${adapter} adapter`, () => {
+    let client: MongoClient;
+    let db: Db;
+    let n = 0;
+    const slug = adapter.replace(/[^a-z]/g, '');
+    const fresh = (): Collection => db.collection(`${slug}_${n++}`);
+    const servers: { close(): Promise<void> }[] = [];
+    const serve = async (options: Partial<Omit<IngestHandlerOptions, 'prefix'>> & { collection?: Collection } = {}) => {
+      const collection = options.collection ?? fresh();
+      const server = await start({ pipeline: () => ({ sink: mongoSink(collection) }), ...options });
+      servers.push(server);
+      return { ...server, collection };
+    };
+
+    beforeAll(async () => {
+      client = await MongoClient.connect(inject('mongoUri'));
+      db = client.db(`adapters_${slug}_${randomUUID().slice(0, 8)}`);
+    });
+    afterAll(async () => {
+      for (const s of servers) await s.close();
+      await db.dropDatabase().catch(() => {});
+      await client.close();
+    });
+
+    it('POST text/csv: imports and answers with the report', async () => {
+      const { base, collection } = await serve();
+      const reply = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: csvRows(3000) });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toMatchObject({ state: 'done', rowsRead: 3000, rowsWritten: 3000 });
+      expect(reply.headers['x-import-id']).toBe(reply.body.id);
+      expect(await collection.countDocuments()).toBe(3000);
+    });
+
+    it('multipart: text fields before the file reach the pipeline callback', async () => {
+      const collection = fresh();
+      let seen: Record<string, string> = {};
+      const { base } = await serve({
+        pipeline: (_req, fields) => {
+          seen = fields;
+          return { sink: mongoSink(db.collection(fields.target!)), types: { price: 'int' } };
+        },
+      });
+      const form = multipart({ target: collection.collectionName, note: 'hello' }, { filename: 'p.csv', content: 'sku,price\nA,1\nB,2\n' });
+      const reply = await send(base, { headers: { 'Content-Type': form.contentType }, body: form.body });
+      expect(reply.status).toBe(200);
+      expect(seen).toEqual({ target: collection.collectionName, note: 'hello' });
+      expect(await collection.find({}, { projection: { _id: 0 } }).sort({ sku: 1 }).toArray()).toEqual([
+        { sku: 'A', price: 1 },
+        { sku: 'B', price: 2 },
+      ]);
+    });
+
+    it('gzip: Content-Encoding on a raw body, and a .gz file in a multipart body', async () => {
+      const { base, collection } = await serve();
+      const csv = `sku,name,price\n${Array.from({ length: 500 }, (_, i) => `g${i},n,${i}`).join('\n')}\n`;
+      const raw = await send(base, { headers: { 'Content-Type': 'text/csv', 'Content-Encoding': 'gzip' }, body: gzipSync(csv) });
+      expect(raw.body).toMatchObject({ state: 'done', rowsWritten: 500 });
+      const form = multipart({}, { filename: 'p.csv.gz', type: 'application/gzip', content: gzipSync(csv) });
+      const part = await send(base, { headers: { 'Content-Type': form.contentType }, body: form.body });
+      expect(part.body).toMatchObject({ state: 'done', rowsWritten: 500 });
+      expect(await collection.countDocuments()).toBe(1000);
+    });
+
+    it('415 for an unsupported content type, before reading; nothing written', async () => {
+      const { base, collection } = await serve();
+      const reply = await send(base, { headers: { 'Content-Type': 'application/json' }, body: '{"a":1}' });
+      expect(reply.status).toBe(415);
+      expect(reply.body.error.code).toBe('E_UNSUPPORTED_MEDIA_TYPE');
+      expect(await collection.countDocuments()).toBe(0);
+    });
+
+    it('413 over the file limit, with the partial report; the database holds exactly rowsWritten', async () => {
+      const { base, collection } = await serve({ limits: { maxFileBytes: 200_000 } });
+      const reply = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: csvRows(50_000) });
+      expect(reply.status).toBe(413);
+      expect(reply.body.error.code).toBe('E_FILE_TOO_LARGE');
+      balanced(reply.body.report);
+      expect(await collection.countDocuments()).toBe(reply.body.report.rowsWritten);
+    });
+
+    it('413 for a gzip bomb: 64 MB of zeros is stopped by the record limit, or by the ratio guard when records may be huge', async () => {
+      const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
+      const strict = await serve();
+      const byRecord = await send(strict.base, { headers: { 'Content-Type': 'application/gzip' }, body: bomb });
+      expect(byRecord.status).toBe(413);
+      expect(byRecord.body.error.code).toBe('E_ROW_TOO_LARGE');
+      const lax = await serve({ limits: { maxRecordBytes: 128 * 1024 * 1024 } });
+      const byRatio = await send(lax.base, { headers: { 'Content-Type': 'application/gzip' }, body: bomb });
+      expect(byRatio.status).toBe(413);
+      expect(byRatio.body.error).toMatchObject({ code: 'E_FILE_TOO_LARGE', message: expect.stringMatching(/gzip bomb/) });
+      expect(await strict.collection.countDocuments()).toBe(0);
+      expect(await lax.collection.countDocuments()).toBe(0);
+    });
+
+    it('413 past the decompressed-size limit', async () => {
+      const { base, collection } = await serve({ limits: { maxDecompressedBytes: 100_000 } });
+      const csv = `sku,name,price\n${Array.from({ length: 20_000 }, (_, i) => `d${i},n,${i}`).join('\n')}\n`;
+      const reply = await send(base, { headers: { 'Content-Type': 'text/csv', 'Content-Encoding': 'gzip' }, body: gzipSync(csv) });
+      expect(reply.status).toBe(413);
+      expect(reply.body.error.code).toBe('E_FILE_TOO_LARGE');
+      balanced(reply.body.report);
+      expect(await collection.countDocuments()).toBe(reply.body.report.rowsWritten);
+    });
+
+    it('400 for a bad header, with the line; nothing written', async () => {
+      const { base, collection } = await serve();
+      const reply = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'sku,$where\nA,1\n' });
+      expect(reply.status).toBe(400);
+      expect(reply.body.error).toMatchObject({ code: 'E_HEADER_INVALID' });
+      expect(reply.body.error.message).toMatch(/\$where/);
+      expect(await collection.countDocuments()).toBe(0);
+    });
+
+    it('503 when the database is unreachable, before the body is read', async () => {
+      const dead = new MongoClient('mongodb://127.0.0.1:1/?directConnection=true', { serverSelectionTimeoutMS: 300 });
+      const { base } = await serve({ pipeline: () => ({ sink: mongoSink(dead.db('x').collection('y'), { pingTimeoutMs: 300 }) }) });
+      const reply = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: csvRows(20_000) });
+      expect(reply.status).toBe(503);
+      expect(reply.body.error.code).toBe('E_SINK');
+      expect(reply.body.report).toMatchObject({ bytesRead: 0, rowsRead: 0 });
+      await dead.close();
+    });
+
+    it('429 with Retry-After past the concurrent-import limit', async () => {
+      const { base } = await serve({ limits: { maxConcurrentImports: 1 } });
+      const slow = send(base, { headers: { 'Content-Type': 'text/csv' }, body: csvRows(20, { chunkRows: 1, delayMs: 20 }) });
+      await new Promise((r) => setTimeout(r, 100));
+      const second = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'sku\nA\n' });
+      expect(second.status).toBe(429);
+      expect(second.headers['retry-after']).toBe('5');
+      expect((await slow).status).toBe(200);
+    });
+
+    it('401 and 403 from authorize; nothing written', async () => {
+      const { base, collection } = await serve({
+        authorize: (req) => (!req.headers.authorization ? { status: 401, wwwAuthenticate: 'Bearer' } : req.headers.authorization === 'Bearer admin'),
+      });
+      const anonymous = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'sku\nA\n' });
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers['www-authenticate']).toBe('Bearer');
+      const stranger = await send(base, { headers: { 'Content-Type': 'text/csv', Authorization: 'Bearer guest' }, body: 'sku\nA\n' });
+      expect(stranger.status).toBe(403);
+      expect(stranger.body.error.code).toBe('E_FORBIDDEN');
+      expect(await collection.countDocuments()).toBe(0);
+      const admin = await send(base, { headers: { 'Content-Type': 'text/csv', Authorization: 'Bearer admin' }, body: 'sku\nA\n' });
+      expect(admin.status).toBe(200);
+    });
+
+    it('create, watch over SSE, then upload: progress and done arrive, and the stream closes', async () => {
+      const { base, collection } = await serve({ progressIntervalMs: 10 });
+      const created = await send(base, {});
+      expect(created.status).toBe(201);
+      const { id, links } = created.body;
+      const origin = new URL(base).origin;
+      const watching = followEvents(origin + links.events);
+      const reply = await send(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: csvRows(5000, { chunkRows: 500 }) });
+      expect(reply.status).toBe(200);
+      const { events } = await watching;
+      const names = events.map((e) => e.event);
+      expect(names).toContain('progress');
+      expect(names.at(-1)).toBe('done');
+      const done = JSON.parse(events.at(-1)!.data);
+      expect(done).toMatchObject({ id, state: 'done', rowsWritten: 5000 });
+      expect(events.every((e) => JSON.parse(e.data).id === id)).toBe(true);
+      const status = await fetch(origin + links.status).then((r) => r.json());
+      expect(status).toMatchObject({ id, state: 'done', report: { rowsWritten: 5000 } });
+      expect(await collection.countDocuments()).toBe(5000);
+    });
+
+    it("no one sees another import's progress: owners only, and each stream carries one import", async () => {
+      const { base } = await serve({
+        owner: (req) => req.headers['x-user'] as string,
+        authorize: (req, action, info) => action === 'upload' || info?.owner === req.headers['x-user'],
+      });
+      const origin = new URL(base).origin;
+      const alice = (await send(base, { headers: { 'x-user': 'alice' } })).body;
+      const bob = (await send(base, { headers: { 'x-user': 'bob' } })).body;
+      const spying = await followEvents(origin + alice.links.events, { headers: { 'x-user': 'bob' } });
+      expect(spying.status).toBe(403);
+      expect((await send(origin + alice.links.status, { method: 'GET', headers: { 'x-user': 'bob' } })).status).toBe(403);
+      const aliceWatch = followEvents(origin + alice.links.events, { headers: { 'x-user': 'alice' } });
+      const bobWatch = followEvents(origin + bob.links.events, { headers: { 'x-user': 'bob' } });
+      await Promise.all([
+        send(origin + alice.links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv', 'x-user': 'alice' }, body: csvRows(1000) }),
+        send(origin + bob.links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv', 'x-user': 'bob' }, body: csvRows(2000) }),
+      ]);
+      const [a, b] = await Promise.all([aliceWatch, bobWatch]);
+      expect(a.events.every((e) => JSON.parse(e.data).id === alice.id)).toBe(true);
+      expect(b.events.every((e) => JSON.parse(e.data).id === bob.id)).toBe(true);
+      expect(JSON.parse(a.events.at(-1)!.data).rowsWritten).toBe(1000);
+      expect(JSON.parse(b.events.at(-1)!.data).rowsWritten).toBe(2000);
+    });
+
+    it('DELETE cancels a running import: it ends aborted, balanced, and the database holds rowsWritten', async () => {
+      const { base, collection } = await serve();
+      const origin = new URL(base).origin;
+      const { links } = (await send(base, {})).body;
+      const uploading = send(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: csvRows(100_000, { chunkRows: 500, delayMs: 5 }) });
+      for (;;) {
+        const s: any = await fetch(origin + links.status).then((r) => r.json());
+        if (s.snapshot?.rowsWritten > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const cancel = await send(origin + links.status, { method: 'DELETE' });
+      expect(cancel.status).toBe(202);
+      const reply = await uploading;
+      expect(reply.status).toBe(499);
+      expect(reply.body.error.code).toBe('E_ABORTED');
+      expect(reply.body.report.state).toBe('aborted');
+      balanced(reply.body.report);
+      expect(await collection.countDocuments()).toBe(reply.body.report.rowsWritten);
+      expect((await send(origin + links.status, { method: 'DELETE' })).status).toBe(409);
+    });
+
+    it('a socket destroyed mid-upload aborts the import; the server goes on serving', async () => {
+      const { base, collection } = await serve();
+      const origin = new URL(base).origin;
+      const { links } = (await send(base, {})).body;
+      const req = request(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' } });
+      req.on('error', () => {});
+      req.write('sku,name,price\n');
+      for (let i = 0; i < 30; i++) {
+        req.write(Array.from({ length: 200 }, (_, j) => `k${i}-${j},n,${j}\n`).join(''));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      req.destroy();
+      let status: any;
+      for (let i = 0; i < 200; i++) {
+        status = await fetch(origin + links.status).then((r) => r.json());
+        if (status.state !== 'running') break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(status.state).toBe('aborted');
+      balanced(status.report);
+      expect(await collection.countDocuments()).toBe(status.report.rowsWritten);
+      const after = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'sku\nZ\n' });
+      expect(after.status).toBe(200);
+    });
+
+    it('408 when the upload stalls past the idle timeout', async () => {
+      const { base } = await serve({ limits: { idleTimeoutMs: 300 } });
+      async function* stalled() {
+        yield 'sku\nA\n';
+        await new Promise((r) => setTimeout(r, 2000));
+        yield 'B\n';
+      }
+      const reply = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: stalled() });
+      expect(reply.status).toBe(408);
+      expect(reply.body.error.code).toBe('E_IDLE_TIMEOUT');
+    });
+
+    it('404 for an unknown import, and 400 for a multipart body without the file', async () => {
+      const { base } = await serve();
+      expect((await send(`${base}/${randomUUID()}`, { method: 'GET' })).status).toBe(404);
+      const form = multipart({ a: 'b' }, { name: 'other', filename: 'x.csv', content: 'a\n1\n' });
+      const reply = await send(base, { headers: { 'Content-Type': form.contentType }, body: form.body });
+      expect(reply.status).toBe(400);
+      expect(reply.body.error.code).toBe('E_BAD_REQUEST');
+    });
+  });
+}
