@@ -11,10 +11,11 @@ export default defineConfig({
       '@anti-oom/http': src('http'),
       '@anti-oom/express': src('express'),
       '@anti-oom/fastify': src('fastify'),
+      '@anti-oom/example-shared': fileURLToPath(new URL('./examples/shared/src/index.ts', import.meta.url)),
     },
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
     globalSetup: ['packages/testing/src/vitest-setup.ts'],
     // Tests talk to one local database server; a few files at a time keeps a 2-core machine responsive.
     maxWorkers: 2,

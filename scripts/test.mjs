@@ -2,12 +2,24 @@
 // MongoDB-compatible server (packages/testing finds or builds one), then print the plain
 // "N passed, M failed" line CI reads.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const pnpm = process.env.npm_execpath;
 const run = (cmd, args) => spawnSync(cmd, args, { stdio: 'inherit', shell: false }).status ?? 1;
+
+// The dashboard test drives Debian's Chromium; install it on a fresh machine (CI runs as root).
+const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (!existsSync(chromium)) {
+  if (process.getuid?.() === 0 && run('sh', ['-c', 'command -v apt-get >/dev/null']) === 0) {
+    console.log('» installing Chromium for the dashboard test (apt-get install chromium)');
+    const status = run('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null']);
+    if (status !== 0) console.log('Chromium could not be installed; the dashboard test will fail and say so');
+  } else {
+    console.log(`Chromium is not at ${chromium} and cannot be installed here; the dashboard test will fail and say so`);
+  }
+}
 
 console.log('» type-checking every package');
 if (run(pnpm, ['-r', '--no-bail', 'typecheck']) !== 0) {

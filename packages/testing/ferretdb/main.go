@@ -1,3 +1,7 @@
+// Command ferretdb-server runs FerretDB v1.24.2 with its SQLite backend for Anti-OOM's tests,
+// benchmarks and demo. It embeds FerretDB through its public package because `go install` of
+// FerretDB's own main package panics at start-up (its version check wants a version.txt that
+// module downloads lack).
 package main
 
 import (
@@ -8,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -33,8 +38,23 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go exitWithParent(cancel)
 	if err := f.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+}
+
+// exitWithParent stops the server when the process that started it is gone, so a test run that
+// is killed never leaves a database behind.
+func exitWithParent(cancel context.CancelFunc) {
+	parent := os.Getppid()
+	for range time.Tick(time.Second) {
+		if os.Getppid() != parent {
+			cancel()
+			return
+		}
 	}
 }

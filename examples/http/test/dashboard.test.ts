@@ -1,0 +1,73 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MongoClient, type Db } from 'mongodb';
+import { chromium, type Browser } from 'playwright-core';
+import type {} from '@anti-oom/testing/vitest-setup';
+import { createApp } from '../src/app.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test-output');
+
+let client: MongoClient;
+let db: Db;
+let browser: Browser;
+const dir = mkdtempSync(join(tmpdir(), 'anti-oom-dashboard-'));
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}; scripts/test.mjs installs Debian's chromium package`);
+  client = await MongoClient.connect(inject('mongoUri'));
+  db = client.db(`dashboard_${randomUUID().slice(0, 8)}`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await db?.dropDatabase();
+  await client?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('dashboard in headless Chromium', () => {
+  it('uploads a generated CSV through the page and shows the final counts', async () => {
+    const { server, imports } = createApp(db);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const rows = 20_000;
+    const file = join(dir, 'catalogue.csv');
+    const lines = ['sku,name,price'];
+    for (let i = 0; i < rows; i++) lines.push(i % 1000 === 999 ? `s${i},"broken` + '"x,1' : `s${i},Product ${i},${i % 100}`);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.fill('#collection', 'dashboard_e2e');
+    await page.setInputFiles('#file', file);
+    await page.waitForSelector('#run[data-state="done"]', { timeout: 120_000 });
+
+    const shown = async (id: string) => Number((await page.textContent(`#${id}`))!.replaceAll(',', ''));
+    expect(await page.textContent('#state')).toBe('done');
+    expect(await shown('written')).toBe(rows - 20);
+    expect(await shown('failed')).toBe(20);
+    expect(await page.locator('#failures tbody tr').count()).toBe(20);
+    expect(JSON.parse((await page.textContent('#report'))!)).toMatchObject({ state: 'done', rowsWritten: rows - 20, rowsFailed: 20 });
+    expect(await page.locator('#upload').evaluate((el: HTMLProgressElement) => el.value)).toBe(1);
+    expect(await db.collection('dashboard_e2e').countDocuments()).toBe(rows - 20);
+    expect(errors).toEqual([]);
+
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, 'dashboard.png'), fullPage: true });
+    await page.close();
+    await imports.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }, 180_000);
+});

@@ -1,0 +1,54 @@
+// Usage: pnpm --filter example-upload-client start <file.csv[.gz]> [http://localhost:3000/imports]
+//
+// Creates an import, follows its progress over SSE, and streams the file with fetch
+// (`duplex: 'half'`): the file is never in memory, whatever its size.
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createParser } from 'eventsource-parser';
+
+const [file, base = 'http://localhost:3000/imports'] = process.argv.slice(2);
+if (!file) {
+  console.error('usage: upload <file.csv[.gz]> [imports URL]');
+  process.exit(2);
+}
+const size = statSync(file).size;
+const origin = new URL(base).origin;
+const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
+
+const created = await fetch(base, { method: 'POST' });
+if (!created.ok) throw new Error(`creating the import failed: ${created.status} ${await created.text()}`);
+const { id, links } = (await created.json()) as { id: string; links: { upload: string; events: string } };
+console.log(`import ${id}`);
+
+async function follow(): Promise<void> {
+  const res = await fetch(origin + links.events, { headers: { Accept: 'text/event-stream' } });
+  const parser = createParser({
+    onEvent(event) {
+      const data = JSON.parse(event.data);
+      if (event.event === 'progress' && data.rowsWritten !== undefined) {
+        console.log(`  ${data.state} written=${data.rowsWritten} failed=${data.rowsFailed} ${data.rowsPerSecond} rows/s read=${mb(data.bytesRead)} server heap=${mb(data.heapUsedBytes)} rss=${mb(data.rssBytes)}`);
+      } else if (event.event === 'rowFailure') {
+        console.log(`  line ${data.line}: ${data.code} ${data.message}`);
+      }
+    },
+  });
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+}
+const following = follow();
+
+let sent = 0;
+const body = createReadStream(file, { highWaterMark: 256 * 1024 });
+body.on('data', (chunk) => (sent += chunk.length));
+const reporter = setInterval(() => console.log(`  uploaded ${mb(sent)} of ${mb(size)}, client heap ${mb(process.memoryUsage().heapUsed)}`), 2000);
+const reply = await fetch(origin + links.upload, {
+  method: 'PUT',
+  headers: { 'Content-Type': file.endsWith('.gz') ? 'application/gzip' : 'text/csv', 'Content-Length': String(size) },
+  body: Readable.toWeb(body) as ReadableStream,
+  duplex: 'half',
+} as RequestInit);
+clearInterval(reporter);
+const report = await reply.json();
+await following;
+console.log(reply.ok ? 'done' : `ended with ${reply.status}`, JSON.stringify(report, null, 2));
+process.exitCode = reply.ok ? 0 : 1;
