@@ -61,7 +61,8 @@ describe('createIngestPipeline against the real server', () => {
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.rowsWritten).toBeGreaterThanOrEqual(progress[i - 1]!.rowsWritten);
     progress.forEach(expectBalanced);
     expect(done).toEqual(report);
-  });
+    // FerretDB on SQLite takes 30 s or more for this when other test files share it; no time is asserted.
+  }, 300_000);
 
   it('reads a file stream, with blank lines skipped, bad rows failed with their lines, and the rest written', async () => {
     const c = fresh();
