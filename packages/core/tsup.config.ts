@@ -9,4 +9,6 @@ export default defineConfig({
   target: 'node20',
   // Without the dev path aliases, so workspace packages stay external imports in the .d.ts.
   tsconfig: 'tsconfig.build.json',
+  // p-retry is ESM-only; bundled, so the CommonJS build works wherever require(esm) does not help.
+  noExternal: ['p-retry', 'is-network-error'],
 });

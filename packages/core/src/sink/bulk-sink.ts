@@ -107,7 +107,7 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
         IngestErrorCode.E_SINK,
         transient
           ? `The database stayed unreachable while writing batch ${batch.seq}${lineRange(batch)}, after ${retry.retries} retries: ${reason}. Check the connection and run the import again.`
-          : `The database refused batch ${batch.seq}${lineRange(batch)}: ${reason}.`,
+          : `Writing batch ${batch.seq}${lineRange(batch)} failed for a reason retrying cannot fix: ${reason}.`,
         {},
         { cause: err },
       );
