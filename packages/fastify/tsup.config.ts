@@ -1,12 +1,3 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tsup.base.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  // Without the dev path aliases, so workspace packages stay external imports in the .d.ts.
-  tsconfig: 'tsconfig.build.json',
-});
+export default packageConfig();
