@@ -56,7 +56,8 @@ const client = await MongoClient.connect(server.uri);
 const collection = client.db('anti_oom_demo').collection('products');
 await collection.drop().catch(() => {});
 
-console.log('» importing');
+const rssBefore = process.memoryUsage().rss;
+console.log(`» importing (process RSS before the import: ${mb(rssBefore)})`);
 const pipeline = createIngestPipeline({
   sink: mongoSink(collection, { mode: 'insert' }),
   types: { price: 'number', qty: 'int', active: 'boolean' },
@@ -71,7 +72,10 @@ try {
   console.log(
     `  state=${report.state} read=${report.rowsRead} written=${report.rowsWritten} failed=${report.rowsFailed} skipped=${report.rowsSkipped}`,
   );
-  console.log(`  ${report.rowsPerSecond.toLocaleString('en')} rows/s, ${(report.elapsedMs / 1000).toFixed(1)} s, peak heap ${mb(report.peakHeapUsedBytes)}, peak RSS ${mb(report.peakRssBytes)}`);
+  console.log(
+    `  ${report.rowsPerSecond.toLocaleString('en')} rows/s, ${(report.elapsedMs / 1000).toFixed(1)} s, ` +
+      `peak heap ${mb(report.peakHeapUsedBytes)}, peak RSS ${mb(report.peakRssBytes)} (${mb(rssBefore)} before the import)`,
+  );
   for (const f of report.failures.slice(0, 3)) console.log(`  line ${f.line}: ${f.code} ${f.message}`);
   console.log(`  documents in the collection: ${await collection.countDocuments()}`);
 } catch (err) {

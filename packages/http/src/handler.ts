@@ -19,6 +19,17 @@ export interface IngestHandler {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new IngestError(IngestErrorCode.E_IDLE_TIMEOUT, `The upload did not reach its file within ${ms} ms; it was stopped.`, { limit: ms })),
+      ms,
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
@@ -89,7 +100,8 @@ export function createIngestHandler(options: IngestHandlerOptions): IngestHandle
       if (!res.writableFinished) controller.abort(new Error('the client disconnected'));
     });
     try {
-      const opened = await openUpload(req, kind, o.fileField, o.limits);
+      // A multipart preamble that never reaches the file would hold a slot forever (slow loris).
+      const opened = await withDeadline(openUpload(req, kind, o.fileField, o.limits), o.limits.idleTimeoutMs);
       const perRequest = await o.pipeline(req, opened.fields);
       const target = entry ?? registry.create(o.owner?.(req));
       if (target.state !== 'pending') throw new IngestError(IngestErrorCode.E_CONFLICT, 'This import has started already; create a new one.');

@@ -268,6 +268,19 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(reply.body.error.code).toBe('E_IDLE_TIMEOUT');
     });
 
+    it('408 when a multipart body stalls before its file part', async () => {
+      const { base } = await serve({ limits: { idleTimeoutMs: 300 } });
+      const form = multipart({ a: 'b' }, { filename: 'x.csv', content: 'a\n1\n' });
+      const head = form.body.subarray(0, 60);
+      async function* stalled() {
+        yield head;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      const reply = await send(base, { headers: { 'Content-Type': form.contentType }, body: stalled() });
+      expect(reply.status).toBe(408);
+      expect(reply.body.error.code).toBe('E_IDLE_TIMEOUT');
+    });
+
     it('404 for an unknown import, and 400 for a multipart body without the file', async () => {
       const { base } = await serve();
       expect((await send(`${base}/${randomUUID()}`, { method: 'GET' })).status).toBe(404);
