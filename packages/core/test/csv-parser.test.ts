@@ -125,6 +125,25 @@ describe('createCsvParser', () => {
     await expect(parse([Buffer.from(input)])).rejects.toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID, context: { column } });
   });
 
+  it.each([
+    ['a PNG image', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13])],
+    ['a ZIP archive', Buffer.from([0x50, 0x4b, 0x03, 0x04, 20, 0, 6, 0, 8, 0])],
+    ['gzip data', Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])],
+  ])('refuses %s with E_CSV_MALFORMED naming what it is, at every chunk size', async (what, bytes) => {
+    for (const size of [1, 3, bytes.length]) {
+      await expect(parse(chunksOf(bytes, size))).rejects.toMatchObject({ code: IngestErrorCode.E_CSV_MALFORMED, message: expect.stringContaining(what) });
+    }
+  });
+
+  it('refuses a header with control characters or undecodable bytes', async () => {
+    await expect(parse([Buffer.from('a,b\u0001c\n1,2\n')])).rejects.toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID });
+    await expect(parse([Buffer.from([0x61, 0x2c, 0xff, 0x0a, 0x31, 0x2c, 0x32, 0x0a])])).rejects.toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID });
+  });
+
+  it('reads a tiny file shorter than the signature check', async () => {
+    expect(rows(await parseEverySplit('a\n1'))).toEqual([[2, { a: '1' }]]);
+  });
+
   it('rejects a header with more columns than maxColumns', async () => {
     await expect(parse([Buffer.from('a,b,c,d\n1,2,3,4')], { maxColumns: 3 })).rejects.toMatchObject({ code: IngestErrorCode.E_TOO_MANY_COLUMNS });
   });

@@ -130,6 +130,16 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(await collection.countDocuments()).toBe(0);
     });
 
+    it('400 for a PNG uploaded as a CSV file; nothing written', async () => {
+      const { base, collection } = await serve();
+      const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(5000, 7)]);
+      const form = multipart({}, { filename: 'photo.csv', content: png });
+      const reply = await send(base, { headers: { 'Content-Type': form.contentType }, body: form.body });
+      expect(reply.status).toBe(400);
+      expect(reply.body.error).toMatchObject({ code: 'E_CSV_MALFORMED', message: expect.stringMatching(/PNG/) });
+      expect(await collection.countDocuments()).toBe(0);
+    });
+
     it('503 when the database is unreachable, before the body is read', async () => {
       const dead = new MongoClient('mongodb://127.0.0.1:1/?directConnection=true', { serverSelectionTimeoutMS: 300 });
       const { base } = await serve({ pipeline: () => ({ sink: mongoSink(dead.db('x').collection('y'), { pingTimeoutMs: 300 }) }) });

@@ -35,7 +35,10 @@ export function validateHeader(names: readonly unknown[], maxColumns: number): s
     if (name.length === 0) reject(i, name, 'is empty');
     if (name.startsWith('$')) reject(i, name, 'starts with "$", which MongoDB reads as an operator');
     if (name.includes('.')) reject(i, name, 'contains ".", which MongoDB reads as a path into a sub-document');
-    if (name.includes('\0')) reject(i, name, 'contains a NUL character');
+    // Control characters or undecodable bytes in a header mean binary data or the wrong charset.
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/.test(name)) {
+      reject(i, name, "contains bytes that are not text; is the file CSV, and is csv.encoding right (try 'auto')?");
+    }
     if (FORBIDDEN_NAMES.has(name)) reject(i, name, 'would overwrite an object prototype');
     if (seen.has(name)) reject(i, name, 'repeats an earlier column name');
     seen.add(name);

@@ -6,6 +6,7 @@ import { validateHeader } from './header.js';
 import type { NormalizedCsvOptions } from './options.js';
 import { endOfFirstLine, sniffDelimiter } from './sniff.js';
 import { createTranscoder, type Transcoder } from './transcode.js';
+import { detectBinary, SIGNATURE_BYTES } from './binary.js';
 
 /** Where a {@link CsvReader} delivers what it finds. @internal */
 export interface CsvReaderCallbacks {
@@ -72,6 +73,8 @@ export class CsvReader {
   /** The first error of the record being read, reported once when that record ends. */
   #pending: RowFailure | undefined;
   #ended = false;
+  /** The first bytes, held until there are enough to recognise a binary file. */
+  #head: Buffer | undefined = Buffer.alloc(0);
   readonly #push = (fields: string[]): void => this.#onRecord(fields);
 
   constructor(options: NormalizedCsvOptions, out: CsvReaderCallbacks) {
@@ -101,6 +104,15 @@ export class CsvReader {
   delimiter: string | undefined;
 
   write(chunk: Buffer): void {
+    if (this.#head !== undefined) {
+      chunk = this.#head.length === 0 ? chunk : Buffer.concat([this.#head, chunk]);
+      if (chunk.length < SIGNATURE_BYTES) {
+        this.#head = chunk;
+        return;
+      }
+      this.#head = undefined;
+      this.#rejectBinary(chunk);
+    }
     const bytes = this.#transcoder.write(chunk);
     if (bytes.length > 0) this.#feed(bytes, false);
   }
@@ -108,8 +120,24 @@ export class CsvReader {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    if (this.#head !== undefined) {
+      const head = this.#head;
+      this.#head = undefined;
+      this.#rejectBinary(head);
+      if (head.length > 0) {
+        const bytes = this.#transcoder.write(head);
+        if (bytes.length > 0) this.#feed(bytes, false);
+      }
+    }
     const tail = this.#transcoder.end();
     this.#feed(tail, true);
+  }
+
+  #rejectBinary(head: Buffer): void {
+    const what = detectBinary(head);
+    if (what !== undefined) {
+      throw new IngestError(IngestErrorCode.E_CSV_MALFORMED, `The input is not CSV text: it starts like ${what}.`, { line: 1 });
+    }
   }
 
   #feed(bytes: Buffer, end: boolean): void {
