@@ -108,6 +108,22 @@ describe(`mongoSink against the real server`, () => {
     expect(await c.find().sort({ sku: 1 }).toArray()).toEqual(before);
   });
 
+  it.each(['upsert', 'merge'] as const)('%s: rows refused by another unique index fail alone, at their lines; the rest of the batch is written', async (mode) => {
+    // FerretDB reports every error of an update batch at index 0 with zero counts; the sink must
+    // still pin each refusal to its row.
+    const c = fresh();
+    await c.createIndex({ email: 1 }, { unique: true });
+    const rows = Array.from({ length: 50 }, (_, i) => `s${i},${i === 9 || i === 29 ? 'e0' : `e${i}`}`);
+    const report = await ingest(c, `sku,email\n${rows.join('\n')}\n`, { sinkOptions: { mode, key: 'sku' } });
+    expect(report).toMatchObject({ rowsWritten: 48, rowsFailed: 2 });
+    expect(report.failures.map((f) => [f.line, f.code])).toEqual([
+      [11, RowFailureCode.E_DUPLICATE_KEY],
+      [31, RowFailureCode.E_DUPLICATE_KEY],
+    ]);
+    expect(await c.countDocuments()).toBe(48);
+    expect(await c.countDocuments({ sku: { $in: ['s9', 's29'] } })).toBe(0);
+  });
+
   it('a row without its key is a failure E_KEY_MISSING, and nothing is written for it', async () => {
     const c = fresh();
     const report = await ingest(c, 'sku,name\nA,x\n,y\nC,z\n', { sinkOptions: { mode: 'upsert', key: 'sku' } });

@@ -210,43 +210,42 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
   async function writeKeyed(p: Prepared): Promise<WriteResult> {
     const result = emptyResult();
     result.failures.push(...p.failures);
-    let pending = p.ops.map((_, i) => i);
-    while (pending.length > 0) {
-      const ops = pending.map((i) => p.ops[i]!);
-      let refused: DriverWriteError[] = [];
-      let applied: number;
-      try {
-        const r = await collection.bulkWrite(ops, writeOptions);
-        result.matched += r.matchedCount;
-        result.modified += r.modifiedCount;
-        result.upserted += r.upsertedCount;
-        applied = r.matchedCount + r.upsertedCount;
-      } catch (err) {
-        const bulk = readBulkWriteError(err);
-        if (bulk === undefined || bulk.writeErrors.length === 0) throw err;
-        result.matched += bulk.matched;
-        result.modified += bulk.modified;
-        result.upserted += bulk.upserted;
-        applied = bulk.matched + bulk.upserted;
-        refused = bulk.writeErrors;
-      }
-      for (const we of refused) {
-        const items = p.opItems[pending[we.index]!] ?? [];
-        for (const item of items) result.failures.push(toRowFailure(item.line, we));
-      }
-      for (let j = 0; j < pending.length; j++) {
-        if (!refused.some((we) => we.index === j)) result.written += p.opItems[pending[j]!]!.length;
-      }
-      if (refused.length === 0 || applied + refused.length >= ops.length) break;
-      // Some servers (FerretDB) stop an unordered update batch at its first error. The operations
-      // after it were not run; they are idempotent, so send them again.
-      const first = Math.min(...refused.map((we) => we.index));
-      const notRun = pending.slice(first + 1).filter((_, j) => !refused.some((we) => we.index === first + 1 + j));
-      for (const i of notRun) result.written -= p.opItems[i]!.length;
-      if (notRun.length === pending.length) throw new Error('The server applied none of the operations of a batch and reported no error.');
-      pending = notRun;
-    }
+    await applyOperations(p, p.ops.map((_, i) => i), result);
     return result;
+  }
+
+  /**
+   * Runs the operations; when the server refuses some, splits them in halves and runs each half
+   * again until every refusal is pinned to its operation. The bulk reply cannot be trusted to say
+   * which operation failed (FerretDB reports every update-batch error at index 0, with zero
+   * counts), but each operation is idempotent (a replacement or a `$set`), so running one again
+   * is harmless, and a reply for a single operation is unambiguous. Costs extra round trips only
+   * for batches with refused rows; an operation that landed before its half was re-run counts as
+   * matched rather than upserted.
+   */
+  async function applyOperations(p: Prepared, indexes: number[], result: WriteResult): Promise<void> {
+    if (indexes.length === 0) return;
+    try {
+      const r = await collection.bulkWrite(
+        indexes.map((i) => p.ops[i]!),
+        writeOptions,
+      );
+      result.matched += r.matchedCount;
+      result.modified += r.modifiedCount;
+      result.upserted += r.upsertedCount;
+      for (const i of indexes) result.written += p.opItems[i]!.length;
+      return;
+    } catch (err) {
+      const bulk = readBulkWriteError(err);
+      if (bulk === undefined || bulk.writeErrors.length === 0) throw err;
+      if (indexes.length === 1) {
+        for (const item of p.opItems[indexes[0]!]!) result.failures.push(toRowFailure(item.line, bulk.writeErrors[0]!));
+        return;
+      }
+    }
+    const half = Math.ceil(indexes.length / 2);
+    await applyOperations(p, indexes.slice(0, half), result);
+    await applyOperations(p, indexes.slice(half), result);
   }
 
   return {
