@@ -66,7 +66,7 @@ export function createIngestHandler(options: IngestHandlerOptions): IngestHandle
 
   async function allowed(req: IncomingMessage, res: ServerResponse, action: IngestAction, entry?: ImportEntry): Promise<boolean> {
     if (!o.authorize) return true;
-    const verdict = await o.authorize(req, action, entry ? { id: entry.id, owner: entry.owner } : undefined);
+    const verdict = entry ? await o.authorize(req, action, entry.id, { id: entry.id, owner: entry.owner }) : await o.authorize(req, action);
     if (verdict === true) return true;
     const status = typeof verdict === 'object' && verdict.status === 401 ? 401 : 403;
     const message = (typeof verdict === 'object' && verdict.message) || (status === 401 ? 'Sign in to do this.' : 'You may not do this.');

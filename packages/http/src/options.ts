@@ -86,10 +86,11 @@ export interface IngestHandlerOptions {
    */
   pipeline: (req: IncomingMessage, fields: Record<string, string>) => PerRequestPipelineOptions | Promise<PerRequestPipelineOptions>;
   /**
-   * Who may upload, watch or cancel. Without it, anyone may, and an import's unguessable id is the
-   * only key to its progress.
+   * Who may upload, watch or cancel. `importId` and `info` are absent when a new import is being
+   * created. Without this hook anyone may, and an import's unguessable id is the only key to its
+   * progress.
    */
-  authorize?: (req: IncomingMessage, action: IngestAction, info?: ImportInfo) => AuthorizeResult | Promise<AuthorizeResult>;
+  authorize?: (req: IncomingMessage, action: IngestAction, importId?: string, info?: ImportInfo) => AuthorizeResult | Promise<AuthorizeResult>;
   /** Who creates an import (a user id from your session), kept with it for `authorize`. */
   owner?: (req: IncomingMessage) => string | undefined;
   /** Multipart field holding the file. @defaultValue `'file'` */

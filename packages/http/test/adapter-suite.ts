@@ -199,7 +199,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
     it("no one sees another import's progress: owners only, and each stream carries one import", async () => {
       const { base } = await serve({
         owner: (req) => req.headers['x-user'] as string,
-        authorize: (req, action, info) => action === 'upload' || info?.owner === req.headers['x-user'],
+        authorize: (req, action, _importId, info) => action === 'upload' || info?.owner === req.headers['x-user'],
       });
       const origin = new URL(base).origin;
       const alice = (await send(base, { headers: { 'x-user': 'alice' } })).body;
@@ -289,6 +289,19 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       const reply = await send(base, { headers: { 'Content-Type': form.contentType }, body: stalled() });
       expect(reply.status).toBe(408);
       expect(reply.body.error.code).toBe('E_IDLE_TIMEOUT');
+    });
+
+    it('400 past the multipart field limit and past the column limit; nothing written', async () => {
+      const { base, collection } = await serve({ limits: { maxFields: 2, maxColumns: 3 } });
+      const fields = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`f${i}`, 'v']));
+      const form = multipart(fields, { filename: 'x.csv', content: 'a\n1\n' });
+      const tooManyFields = await send(base, { headers: { 'Content-Type': form.contentType }, body: form.body });
+      expect(tooManyFields.status).toBe(400);
+      expect(tooManyFields.body.error.code).toBe('E_BAD_REQUEST');
+      const wide = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'a,b,c,d\n1,2,3,4\n' });
+      expect(wide.status).toBe(400);
+      expect(wide.body.error.code).toBe('E_TOO_MANY_COLUMNS');
+      expect(await collection.countDocuments()).toBe(0);
     });
 
     it('404 for an unknown import, and 400 for a multipart body without the file', async () => {
