@@ -1,0 +1,187 @@
+// `pnpm bench`: every scenario, side by side in one run, several times after a warm-up.
+// Options: --scenarios parse,pipeline,database,memory,backpressure  --sizes 10MB,100MB,1GB
+//          --runs 5  --db-size 10MB  --shapes narrow,wide
+import { spawnSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startMongo, type MongoServer } from '@anti-oom/testing';
+import { dataFile, parseSize, sizeLabel, sizeOf, type Shape } from './data.js';
+import { renderResults, type ScenarioResult, type VariantResult } from './report.js';
+import { round, spread } from './stats.js';
+import { findMongoimport } from './tools.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    scenarios: { type: 'string', default: 'parse,pipeline,database,memory,backpressure' },
+    sizes: { type: 'string', default: '10MB,100MB' },
+    runs: { type: 'string', default: '5' },
+    'db-size': { type: 'string', default: '10MB' },
+    shapes: { type: 'string', default: 'narrow,wide' },
+  },
+});
+const scenarios = values.scenarios!.split(',');
+const sizes = values.sizes!.split(',').map(parseSize).sort((a, b) => a - b);
+const runs = Number(values.runs);
+const shapes = values.shapes!.split(',') as Shape[];
+const mainSize = sizes.includes(parseSize('100MB')) ? parseSize('100MB') : sizes.at(-1)!;
+
+interface RunOutput {
+  seconds: number;
+  rows: number;
+  maxRssBytes: number;
+  [extra: string]: unknown;
+}
+
+/** Runs one worker process; `nodeFlags` go before the script (e.g. a heap limit). */
+function runWorker(variant: string, file: string, options: object = {}, nodeFlags: string[] = []): { ok: true; out: RunOutput } | { ok: false; status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, [...nodeFlags, 'src/worker.mjs', variant, file, JSON.stringify(options)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) return { ok: false, status: r.status, stderr: r.stderr };
+  return { ok: true, out: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as RunOutput };
+}
+
+/** Warm-up, then `runs` measured runs, each in a fresh process. */
+function measure(label: string, variant: string, file: string, options: object = {}, times = runs): VariantResult {
+  const bytes = sizeOf(file);
+  process.stdout.write(`  ${label.padEnd(50).slice(0, 50)} `);
+  const warm = runWorker(variant, file, options);
+  if (!warm.ok) throw new Error(`${variant} failed: ${warm.stderr}`);
+  const outs: RunOutput[] = [];
+  for (let i = 0; i < times; i++) {
+    const r = runWorker(variant, file, options);
+    if (!r.ok) throw new Error(`${variant} failed: ${r.stderr}`);
+    outs.push(r.out);
+  }
+  const mbps = spread(outs.map((o) => bytes / 1048576 / o.seconds));
+  const rowsPerSecond = spread(outs.map((o) => o.rows / o.seconds));
+  const peakRssMB = spread(outs.map((o) => o.maxRssBytes / 1048576));
+  console.log(`${round(mbps.median)} MB/s (${round(mbps.min)}–${round(mbps.max)}), ${Math.round(rowsPerSecond.median)} rows/s, peak RSS ${round(peakRssMB.max)} MB`);
+  return { label, variant, rows: outs[0]!.rows, bytes, runs: times, mbps, rowsPerSecond, peakRssMB, extra: outs[0] };
+}
+
+async function parseScenario(): Promise<ScenarioResult[]> {
+  const out: ScenarioResult[] = [];
+  for (const shape of shapes) {
+    const file = await dataFile(shape, mainSize);
+    console.log(`» parse, ${shape} ${sizeLabel(mainSize)}`);
+    out.push({
+      name: `parse-${shape}`,
+      title: `Parse: ${shape} file, ${sizeLabel(mainSize)}, 64 KiB chunks, to a counter`,
+      baseline: 'hand-rolled: csv-parse columns',
+      variants: [
+        measure('read + UTF-8 decode + count newlines', 'read-decode', file),
+        measure('csv-parse, columns: true', 'csv-parse-columns', file),
+        measure('csv-parse, arrays', 'csv-parse-arrays', file),
+        measure('papaparse, header: true', 'papaparse', file),
+        measure('udsv, string objects', 'udsv', file),
+        measure('createCsvParser (default engine)', 'anti-oom-parser', file),
+      ],
+    });
+  }
+  return out;
+}
+
+async function pipelineScenario(): Promise<ScenarioResult[]> {
+  const out: ScenarioResult[] = [];
+  for (const shape of shapes) {
+    const file = await dataFile(shape, mainSize);
+    console.log(`» pipeline to a null sink, ${shape} ${sizeLabel(mainSize)}`);
+    out.push({
+      name: `pipeline-${shape}`,
+      title: `Pipeline to a sink that acknowledges at once: ${shape} file, ${sizeLabel(mainSize)}`,
+      variants: [measure('hand-rolled (csv-parse columns+trim, batches of 1000, awaited writes)', 'hand-rolled-null', file), measure('createIngestPipeline (default engine)', 'anti-oom-null', file)],
+    });
+  }
+  return out;
+}
+
+async function databaseScenario(server: MongoServer, mongoimport: ReturnType<typeof findMongoimport>): Promise<ScenarioResult[]> {
+  const dbSize = parseSize(values['db-size']!);
+  const file = await dataFile('narrow', dbSize);
+  const dbRuns = Math.min(runs, 3);
+  console.log(`» into ${server.kind}, narrow ${sizeLabel(dbSize)}, insert mode`);
+  const variants = [
+    measure('createIngestPipeline, concurrency 1', 'anti-oom-db', file, { uri: server.uri, concurrency: 1 }, dbRuns),
+    measure('createIngestPipeline, concurrency 2', 'anti-oom-db', file, { uri: server.uri, concurrency: 2 }, dbRuns),
+    measure('createIngestPipeline, concurrency 4', 'anti-oom-db', file, { uri: server.uri, concurrency: 4 }, dbRuns),
+    measure('hand-rolled (batches of 1000, awaited insertMany)', 'hand-rolled-db', file, { uri: server.uri }, dbRuns),
+    measure('naive (readFileSync + sync parse, full heap)', 'naive-db', file, { uri: server.uri }, dbRuns),
+  ];
+  // The naive approach under a 256 MB heap, on a file that size kills it.
+  const big = await dataFile('narrow', parseSize('100MB'));
+  const died = runWorker('naive-db', big, { uri: server.uri }, ['--max-old-space-size=256']);
+  const naiveSmallHeap = died.ok
+    ? `survived (${round(died.out.maxRssBytes / 1048576)} MB peak RSS)`
+    : `died with exit code ${died.status}: ${/heap out of memory/i.test(died.stderr) ? 'JavaScript heap out of memory' : died.stderr.trim().split('\n').at(-1)}`;
+  console.log(`  naive, --max-old-space-size=256, 100MB file: ${naiveSmallHeap}`);
+  return [
+    {
+      name: 'database',
+      title: `Into ${server.kind === 'ferretdb' ? 'FerretDB v1.24.2 (SQLite)' : server.kind}: narrow file, ${sizeLabel(dbSize)}, insert mode`,
+      variants,
+      notes: [
+        `naive approach with --max-old-space-size=256 on the 100MB file: ${naiveSmallHeap}`,
+        'error' in mongoimport ? `mongoimport: not available here. ${mongoimport.error}` : '',
+      ].filter(Boolean),
+    },
+  ];
+}
+
+async function memoryScenario(): Promise<ScenarioResult[]> {
+  console.log(`» memory flatness, narrow ${sizes.map(sizeLabel).join(', ')}`);
+  const variants: VariantResult[] = [];
+  for (const size of sizes) variants.push(measure(`createIngestPipeline, ${sizeLabel(size)}`, 'anti-oom-null', await dataFile('narrow', size), {}, size >= 1024 ** 3 ? Math.min(runs, 3) : runs));
+  return [{ name: 'memory', title: 'Peak RSS through the pipeline (null sink) by file size, narrow file', variants }];
+}
+
+async function backpressureScenario(): Promise<ScenarioResult[]> {
+  const file = await dataFile('narrow', mainSize);
+  // The null-sink pipeline reads ~300k rows/s here; 1000-row batches every 150 ms is ~50x slower.
+  console.log('» backpressure: a sink ~50x slower than the source, 20 s');
+  const r = runWorker('backpressure', file, { delayMs: 150, seconds: 20 });
+  if (!r.ok) throw new Error(r.stderr);
+  return [
+    {
+      name: 'backpressure',
+      title: 'Backpressure: a sink ~50x slower than the source (1000-row batches, 150 ms each), sampled every second',
+      variants: [],
+      samples: r.out.samples as ScenarioResult['samples'],
+      notes: [`peak RSS ${round(r.out.maxRssBytes / 1048576)} MB; ${r.out.rows} rows written in 20 s while the file holds ${sizeLabel(sizeOf(file))}`],
+    },
+  ];
+}
+
+const needsDb = scenarios.includes('database');
+const server = needsDb ? await startMongo() : undefined;
+const mongoimport = needsDb ? findMongoimport() : { error: 'not tried (database scenario not run)' };
+const results: ScenarioResult[] = [];
+try {
+  if (scenarios.includes('parse')) results.push(...(await parseScenario()));
+  if (scenarios.includes('pipeline')) results.push(...(await pipelineScenario()));
+  if (server) results.push(...(await databaseScenario(server, mongoimport)));
+  if (scenarios.includes('memory')) results.push(...(await memoryScenario()));
+  if (scenarios.includes('backpressure')) results.push(...(await backpressureScenario()));
+} finally {
+  await server?.stop();
+}
+
+const machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  memoryGB: Math.round(totalmem() / 1024 ** 3),
+  node: process.version,
+  database: server ? (server.kind === 'ferretdb' ? 'FerretDB v1.24.2 (SQLite backend)' : server.kind) : 'not used',
+  date: new Date().toISOString().slice(0, 10),
+  command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
+};
+mkdirSync(join(ROOT, 'results'), { recursive: true });
+for (const r of results) writeFileSync(join(ROOT, 'results', `${r.name}.json`), `${JSON.stringify({ machine, ...r }, null, 2)}\n`);
+writeFileSync(join(ROOT, 'RESULTS.md'), renderResults(machine, join(ROOT, 'results')));
+console.log('» wrote bench/results/*.json and bench/RESULTS.md');

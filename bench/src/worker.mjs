@@ -1,0 +1,165 @@
+// One measurement in a fresh process, so peak RSS belongs to that variant alone.
+// Usage: node src/worker.mjs <variant> <file> [json options]; prints one JSON line.
+// Plain JavaScript with lazy imports: the process loads only what its variant uses, so peak RSS
+// is the variant's own, not a TypeScript loader's or another library's.
+import { createReadStream, readFileSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+
+const [variant, file, optionsJson] = process.argv.slice(2);
+const options = JSON.parse(optionsJson ?? '{}');
+const CHUNK = 64 * 1024;
+const read = () => createReadStream(file, { highWaterMark: CHUNK });
+const ok = (n) => ({ written: n, inserted: n, upserted: 0, matched: 0, modified: 0, failures: [] });
+/** A sink that acknowledges at once: what is measured is everything before the database. */
+const nullWriter = { write: async (b) => ok(b.items.length) };
+const core = () => import('@anti-oom/core');
+
+const variants = {
+  async 'read-decode'() {
+    const decoder = new StringDecoder('utf8');
+    let rows = -1;
+    for await (const chunk of read()) {
+      const text = decoder.write(chunk);
+      for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) rows++;
+    }
+    return { rows };
+  },
+  async 'csv-parse-columns'() {
+    const { parse } = await import('csv-parse');
+    let rows = 0;
+    for await (const _ of read().pipe(parse({ columns: true }))) rows++;
+    return { rows };
+  },
+  async 'csv-parse-arrays'() {
+    const { parse } = await import('csv-parse');
+    let rows = -1;
+    for await (const _ of read().pipe(parse())) rows++;
+    return { rows };
+  },
+  async papaparse() {
+    const { default: Papa } = await import('papaparse');
+    let rows = 0;
+    await new Promise((resolve, reject) =>
+      Papa.parse(read(), { header: true, chunk: (results) => (rows += results.data.length), complete: resolve, error: reject }),
+    );
+    return { rows };
+  },
+  async udsv() {
+    const { inferSchema, initParser } = await import('udsv');
+    let rows = 0;
+    const decoder = new StringDecoder('utf8');
+    let parser;
+    const count = () => void rows++;
+    for await (const chunk of read()) {
+      const text = decoder.write(chunk);
+      parser ??= initParser(inferSchema(text));
+      parser.chunk(text, parser.stringObjs, count);
+    }
+    parser?.end();
+    return { rows };
+  },
+  async 'anti-oom-parser'() {
+    const { createCsvParser } = await core();
+    let rows = 0;
+    for await (const records of read().pipe(createCsvParser({ emit: 'chunk' }))) rows += records.length;
+    return { rows };
+  },
+  async 'hand-rolled-null'() {
+    return handRolled(nullWriter);
+  },
+  async 'anti-oom-null'() {
+    const { createIngestPipeline } = await core();
+    const report = await createIngestPipeline({ sink: nullWriter, memory: false, ping: false }).run(read());
+    return { rows: report.rowsWritten };
+  },
+  async 'anti-oom-db'() {
+    const { createIngestPipeline, mongoSink } = await core();
+    return withCollection(async (collection) => {
+      const report = await createIngestPipeline({ sink: mongoSink(collection), concurrency: options.concurrency ?? 2, memory: false }).run(read());
+      return { rows: report.rowsWritten };
+    });
+  },
+  async 'hand-rolled-db'() {
+    return withCollection((collection) =>
+      handRolled({
+        async write(b) {
+          await collection.insertMany(b.items.map((i) => i.document));
+          return ok(b.items.length);
+        },
+      }),
+    );
+  },
+  async 'naive-db'() {
+    // What the OOM story is about: the whole file in memory, parsed at once, then written.
+    const { parse } = await import('csv-parse/sync');
+    return withCollection(async (collection) => {
+      const docs = parse(readFileSync(file), { columns: true });
+      for (let i = 0; i < docs.length; i += 1000) await collection.insertMany(docs.slice(i, i + 1000));
+      return { rows: docs.length };
+    });
+  },
+  async backpressure() {
+    // A sink slower than the source by `delayMs` per batch; samples show RSS and how far the source got.
+    const { createIngestPipeline } = await core();
+    const samples = [];
+    const controller = new AbortController();
+    const slow = {
+      async write(b) {
+        await new Promise((r) => setTimeout(r, options.delayMs ?? 100));
+        return ok(b.items.length);
+      },
+    };
+    const pipeline = createIngestPipeline({ sink: slow, memory: false, ping: false, signal: controller.signal });
+    const started = Date.now();
+    const timer = setInterval(() => {
+      const s = pipeline.snapshot();
+      const m = process.memoryUsage();
+      samples.push({ t: Math.round((Date.now() - started) / 1000), rssMB: Math.round(m.rss / 1048576), heapMB: Math.round(m.heapUsed / 1048576), bytesReadMB: +(s.bytesRead / 1048576).toFixed(2), rowsWritten: s.rowsWritten });
+    }, 1000);
+    setTimeout(() => controller.abort(), (options.seconds ?? 20) * 1000);
+    const report = await pipeline.run(read()).catch((err) => err.report);
+    clearInterval(timer);
+    return { rows: report.rowsWritten, extra: { samples } };
+  },
+};
+
+async function handRolled(writer) {
+  // The loop people write by hand: csv-parse with columns and trim, batches of 1000, awaited writes.
+  const { parse } = await import('csv-parse');
+  let batch = [];
+  let rows = 0;
+  const flush = async () => {
+    await writer.write({ seq: 0, bytes: 0, items: batch.map((document) => ({ line: 0, document, bytes: 0 })) });
+    rows += batch.length;
+    batch = [];
+  };
+  for await (const record of read().pipe(parse({ columns: true, trim: true }))) {
+    batch.push(record);
+    if (batch.length >= 1000) await flush();
+  }
+  if (batch.length > 0) await flush();
+  return { rows };
+}
+
+async function withCollection(fn) {
+  const { MongoClient } = await import('mongodb');
+  const client = await MongoClient.connect(options.uri);
+  const collection = client.db('anti_oom_bench').collection(`run_${process.pid}_${Date.now()}`);
+  try {
+    return await fn(collection);
+  } finally {
+    await collection.drop().catch(() => {});
+    await client.close();
+  }
+}
+
+const run = variants[variant];
+if (!run) {
+  console.error(`unknown variant ${variant}; one of ${Object.keys(variants).join(', ')}`);
+  process.exit(2);
+}
+const started = performance.now();
+const result = await run();
+const seconds = (performance.now() - started) / 1000;
+// maxRSS is the kernel's high-water mark for this process, in KiB: a true peak, not a sample.
+console.log(JSON.stringify({ seconds, rows: result.rows, maxRssBytes: process.resourceUsage().maxRSS * 1024, ...result.extra }));
