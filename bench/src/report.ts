@@ -90,14 +90,21 @@ function targets(all: Map<string, ScenarioResult>): string {
 }
 
 /** RESULTS.md, regenerated from every bench/results/*.json: no figure is written by hand. */
-export function renderResults(machine: Machine, dir: string): string {
+export function renderResults(current: Machine | undefined, dir: string): string {
   const all = new Map<string, ScenarioResult>();
   const machines = new Map<string, Machine>();
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'database', 'memory', 'backpressure'];
+  const rank = (f: string) => {
+    const i = order.indexOf(f.replace(/\.json$/, ''));
+    return i === -1 ? order.length : i;
+  };
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.json')).sort((a, b) => rank(a) - rank(b))) {
     const { machine: m, ...r } = JSON.parse(readFileSync(join(dir, f), 'utf8')) as ScenarioResult & { machine: Machine };
     all.set(r.name, r);
     machines.set(r.name, m);
   }
+  // The machine line is this run's, or (when only re-rendering) that of the newest result.
+  const machine = current ?? [...machines.values()].sort((a, b) => String(b.date).localeCompare(String(a.date)))[0] ?? {};
   const out = [
     '# Benchmark results',
     '',
@@ -105,7 +112,7 @@ export function renderResults(machine: Machine, dir: string): string {
     '',
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGB} GB, Node ${machine.node}; database: ${machine.database}; ${machine.date}.`,
     '',
-    `Reproduce: \`corepack pnpm bench\` (all scenarios; options: \`--scenarios parse,pipeline,database,memory,backpressure --sizes 10MB,100MB,1GB --runs 5 --db-size 10MB --shapes narrow,wide\`).`,
+    `Reproduce: \`corepack pnpm bench\` (all scenarios; options: \`--scenarios parse,pipeline,database,memory,backpressure --sizes 10MB,100MB,1GB --runs 5 --db-size 10MB --shapes narrow,wide\`; \`--render\` only regenerates this file from bench/results).`,
     'Each variant runs once to warm up, then `--runs` times, each in a fresh process (peak RSS is the kernel\'s high-water mark for that process, `process.resourceUsage().maxRSS`, loader included). Inputs are generated, seeded, into bench/data/. The machine is shared and noisy: compare figures within one run.',
     '',
     '## Targets',

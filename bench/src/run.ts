@@ -21,8 +21,15 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     'db-size': { type: 'string', default: '10MB' },
     shapes: { type: 'string', default: 'narrow,wide' },
+    render: { type: 'boolean', default: false },
   },
 });
+if (values.render) {
+  // Only regenerate RESULTS.md from the results already in bench/results.
+  writeFileSync(join(ROOT, 'RESULTS.md'), renderResults(undefined, join(ROOT, 'results')));
+  console.log('» wrote bench/RESULTS.md');
+  process.exit(0);
+}
 const scenarios = values.scenarios!.split(',');
 const sizes = values.sizes!.split(',').map(parseSize).sort((a, b) => a - b);
 const runs = Number(values.runs);
@@ -37,13 +44,13 @@ interface RunOutput {
 }
 
 /** Runs one worker process; `nodeFlags` go before the script (e.g. a heap limit). */
-function runWorker(variant: string, file: string, options: object = {}, nodeFlags: string[] = []): { ok: true; out: RunOutput } | { ok: false; status: number | null; stderr: string } {
+function runWorker(variant: string, file: string, options: object = {}, nodeFlags: string[] = []): { ok: true; out: RunOutput } | { ok: false; status: string; stderr: string } {
   const r = spawnSync(process.execPath, [...nodeFlags, 'src/worker.mjs', variant, file, JSON.stringify(options)], {
     cwd: ROOT,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
-  if (r.status !== 0) return { ok: false, status: r.status, stderr: r.stderr };
+  if (r.status !== 0) return { ok: false, status: r.signal ? `signal ${r.signal}` : `exit code ${r.status}`, stderr: r.stderr };
   return { ok: true, out: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as RunOutput };
 }
 
@@ -119,7 +126,7 @@ async function databaseScenario(server: MongoServer, mongoimport: ReturnType<typ
   const died = runWorker('naive-db', big, { uri: server.uri }, ['--max-old-space-size=256']);
   const naiveSmallHeap = died.ok
     ? `survived (${round(died.out.maxRssBytes / 1048576)} MB peak RSS)`
-    : `died with exit code ${died.status}: ${/heap out of memory/i.test(died.stderr) ? 'JavaScript heap out of memory' : died.stderr.trim().split('\n').at(-1)}`;
+    : `died (${died.status}): ${/heap out of memory/i.test(died.stderr) ? 'JavaScript heap out of memory' : died.stderr.trim().split('\n').at(-1)}`;
   console.log(`  naive, --max-old-space-size=256, 100MB file: ${naiveSmallHeap}`);
   return [
     {

@@ -23,7 +23,9 @@ export function findMongoimport(): { path: string } | { error: string } {
       timeout: 600_000,
     });
     if (r.status === 0 && existsSync(built)) return { path: built };
-    errors.push(`go install github.com/mongodb/mongo-tools/mongoimport/main@${version}: ${(r.stderr || r.error?.message || '').trim().split('\n').join(' ')}`);
+    const said = (r.stderr || r.error?.message || '').trim().split('\n').join(' ');
+    // The proxy's address is this machine's business; the refusal itself is what matters.
+    errors.push(`go install github.com/mongodb/mongo-tools/mongoimport/main@${version}: ${said.replace(/https?:\/\/[^/\s]+/g, '<module proxy>')}`);
   }
   return { error: errors.join('\n') };
 }
