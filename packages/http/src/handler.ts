@@ -194,7 +194,7 @@ export function createIngestHandler(options: IngestHandlerOptions): IngestHandle
       case 'DELETE':
         if (!(await allowed(req, res, 'cancel', entry))) return true;
         if (entry.state === 'pending') {
-          registry.delete(entry.id);
+          entry.cancelPending();
           sendJson(res, 200, { id: entry.id, state: 'aborted' });
         } else if (entry.state === 'running') {
           entry.pipeline?.abort('The import was cancelled.');

@@ -76,6 +76,39 @@ export class ImportEntry extends EventEmitter<ImportEvents> {
     });
   }
 
+  /** Ends an import that never started: watchers get `done` with an empty, aborted report. */
+  cancelPending(): void {
+    if (this.state !== 'pending') return;
+    const report: IngestReport = {
+      id: this.id,
+      state: 'aborted',
+      rowsRead: 0,
+      rowsWritten: 0,
+      rowsFailed: 0,
+      rowsSkipped: 0,
+      bytesRead: 0,
+      batchesWritten: 0,
+      inserted: 0,
+      upserted: 0,
+      matched: 0,
+      modified: 0,
+      elapsedMs: 0,
+      rowsPerSecond: 0,
+      heapUsedBytes: 0,
+      rssBytes: 0,
+      failures: [],
+      failuresTruncated: false,
+      peakHeapUsedBytes: 0,
+      peakRssBytes: 0,
+      error: { code: 'E_ABORTED', message: 'The import was cancelled before its upload started.' },
+    };
+    this.state = 'aborted';
+    this.report = report;
+    this.snapshot = report;
+    this.endedAt = Date.now();
+    this.emit('done', report, ++this.#eventId);
+  }
+
   /** What GET /:id answers. */
   status(): { id: string; state: ImportState; snapshot?: IngestSnapshot; report?: IngestReport } {
     if (this.report) return { id: this.id, state: this.state, report: this.report };
@@ -136,10 +169,6 @@ export class ImportRegistry {
       return undefined;
     }
     return entry;
-  }
-
-  delete(id: string): void {
-    this.#entries.delete(id);
   }
 
   sweep(now = Date.now()): void {

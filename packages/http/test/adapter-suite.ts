@@ -152,8 +152,11 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
 
     it('429 with Retry-After past the concurrent-import limit', async () => {
       const { base } = await serve({ limits: { maxConcurrentImports: 1 } });
-      const slow = send(base, { headers: { 'Content-Type': 'text/csv' }, body: csvRows(20, { chunkRows: 1, delayMs: 20 }) });
-      await new Promise((r) => setTimeout(r, 100));
+      const origin = new URL(base).origin;
+      const { links } = (await send(base, {})).body;
+      const slow = send(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: csvRows(40, { chunkRows: 1, delayMs: 20 }) });
+      // Wait until the first import is really running, however slow the machine is.
+      while (((await fetch(origin + links.status).then((r) => r.json())) as { state: string }).state !== 'running') await new Promise((r) => setTimeout(r, 10));
       const second = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'sku\nA\n' });
       expect(second.status).toBe(429);
       expect(second.headers['retry-after']).toBe('5');

@@ -47,6 +47,25 @@ describe('graceful shutdown', () => {
     await new Promise((r) => server.close(r));
   });
 
+  it('cancelling an import before its upload ends its watchers with an aborted report', async () => {
+    const handler = createIngestHandler({ prefix: '/imports', pipeline: () => ({ sink: mongoSink(db.collection('e')) }) });
+    const server = createServer(handler);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { links } = (await send(`${origin}/imports`, {})).body;
+    const watching = followEvents(origin + links.events);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await send(origin + links.status, { method: 'DELETE' })).status).toBe(200);
+    const { events } = await watching;
+    expect(events.at(-1)!.event).toBe('done');
+    expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ state: 'aborted', rowsRead: 0 });
+    const upload = await send(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: 'a\n1\n' });
+    expect(upload.status).toBe(409);
+    await handler.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
   it('failure events are capped, and a reconnecting watcher gets the current state: the report at once when it has ended', async () => {
     const collection = db.collection('d');
     const handler = createIngestHandler({ prefix: '/imports', pipeline: () => ({ sink: mongoSink(collection), types: { price: 'int' } }), maxFailureEvents: 5 });
