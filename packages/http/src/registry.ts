@@ -165,14 +165,20 @@ export class ImportRegistry {
   get(id: string, now = Date.now()): ImportEntry | undefined {
     const entry = this.#entries.get(id);
     if (entry && this.#expired(entry, now)) {
-      this.#entries.delete(id);
+      this.#forget(entry);
       return undefined;
     }
     return entry;
   }
 
   sweep(now = Date.now()): void {
-    for (const [id, entry] of this.#entries) if (this.#expired(entry, now)) this.#entries.delete(id);
+    for (const entry of this.#entries.values()) if (this.#expired(entry, now)) this.#forget(entry);
+  }
+
+  /** Drops an expired import; one that never started first tells its watchers it is over. */
+  #forget(entry: ImportEntry): void {
+    entry.cancelPending();
+    this.#entries.delete(entry.id);
   }
 
   /** Aborts every running import and waits until each has settled. */

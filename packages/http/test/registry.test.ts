@@ -18,8 +18,11 @@ describe('ImportRegistry', () => {
     const ended = registry.create('b', 0);
     ended.state = 'done';
     ended.endedAt = 100;
+    let told: unknown;
+    pending.on('done', (report) => (told = report));
     expect(registry.get(pending.id, 400)).toBe(pending);
     expect(registry.get(pending.id, 600)).toBeUndefined();
+    expect(told).toMatchObject({ state: 'aborted', rowsRead: 0 });
     expect(registry.get(ended.id, 1000)).toBe(ended);
     expect(registry.get(ended.id, 1200)).toBeUndefined();
     void registry.close();
