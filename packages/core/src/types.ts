@@ -18,6 +18,12 @@ export const RowFailureCode = {
   E_DUPLICATE_KEY: 'E_DUPLICATE_KEY',
   /** The database refused the document for another reason (validation, size, ...). */
   E_WRITE: 'E_WRITE',
+  /**
+   * The database became unreachable while the row's batch was being written and stayed so past the
+   * retry budget: the row may or may not be in the database. Re-running the import in `upsert`
+   * mode, or checking by key, settles it.
+   */
+  E_UNCONFIRMED: 'E_UNCONFIRMED',
 } as const;
 
 /** The string code of a {@link RowFailure}. */

@@ -3,7 +3,7 @@ import { hasMongod, startMongod } from './mongod.js';
 import type { MongoServer } from './types.js';
 
 export type { MongoKind, MongoServer } from './types.js';
-export { ferretdbBinary } from './ferretdb.js';
+export { ferretdbBinary, hasGo, startFerretdb } from './ferretdb.js';
 
 /**
  * Finds a MongoDB-compatible server for tests, benchmarks and the demo, in this order:

@@ -155,11 +155,13 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       for (const f of result.failures) this.#fail(f);
       this.emit('progress', this.#accounting.snapshot());
     });
-    sink.on('batchRefused', (err: IngestError, batch: Batch) => {
+    sink.on('batchRefused', (err: IngestError, batch: Batch, transient: boolean) => {
       this.#stopReason ??= err;
-      for (const item of batch.items) {
-        this.#fail({ line: item.line, code: RowFailureCode.E_WRITE, message: `Not written: ${err.message}` }, false);
-      }
+      // After a refusal nothing of the batch landed; after an outage, some of it may have.
+      const failure = transient
+        ? { code: RowFailureCode.E_UNCONFIRMED, message: `Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there. ${err.message}` }
+        : { code: RowFailureCode.E_WRITE, message: `Not written: ${err.message}` };
+      for (const item of batch.items) this.#fail({ line: item.line, ...failure }, false);
     });
     sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
       o.logger?.warn({ importId: o.id, batch: batch.seq, attempt, err: err instanceof Error ? err.message : String(err) }, 'retrying batch');

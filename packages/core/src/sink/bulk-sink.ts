@@ -22,8 +22,9 @@ export interface BulkSinkOptions {
  * A Writable of {@link Batch}es that calls back only when a write slot is free: with
  * `concurrency` batches unacknowledged, the next write waits, and so does everything upstream.
  *
- * Events: `batchWritten` (result, batch) after each acknowledgement; `batchRefused` (error, batch)
- * when a batch fails for good, just before the stream errors with `E_SINK`; `retry`
+ * Events: `batchWritten` (result, batch) after each acknowledgement; `batchRefused` (error, batch,
+ * transient) when a batch fails for good, just before the stream errors with `E_SINK` (`transient`:
+ * the database stayed unreachable, so some of the batch may have landed); `retry`
  * (error, batch, attempt) before each retry.
  */
 export interface BulkSink extends Writable {
@@ -111,7 +112,7 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
         {},
         { cause: err },
       );
-      sink.emit('batchRefused', failure, batch);
+      sink.emit('batchRefused', failure, batch, transient);
       sink.destroy(failure);
       return;
     }

@@ -35,6 +35,22 @@ const TRANSIENT_CODES = new Set([
 /** Socket errors from Node itself. */
 const TRANSIENT_SYSCALL_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
+/** Messages of network failures, for errors that lost their class on the way (see below). */
+const NETWORK_MESSAGE = /connection .* closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket|timed out|Server selection|pool .* cleared/i;
+
+/**
+ * The driver turns a network failure in the middle of insertMany/bulkWrite into a
+ * MongoBulkWriteError with no write errors, copying the network error's fields (such as
+ * `beforeHandshake`) and message but not always its labels. Such an error says nothing about any
+ * document: the batch as a whole did not get through.
+ */
+function isWrappedNetworkError(e: { name?: unknown; writeErrors?: unknown; err?: unknown; message?: unknown }): boolean {
+  if (e.name !== 'MongoBulkWriteError' || e.err !== undefined) return false;
+  const writeErrors = e.writeErrors;
+  if (Array.isArray(writeErrors) ? writeErrors.length > 0 : writeErrors !== undefined) return false;
+  return 'beforeHandshake' in e || (typeof e.message === 'string' && NETWORK_MESSAGE.test(e.message));
+}
+
 /**
  * Whether retrying the same batch may succeed. Decided from names, labels and codes only, so this
  * module needs no driver import and works for errors from any copy of the driver.
@@ -43,6 +59,7 @@ export function isTransientError(error: unknown): boolean {
   if (error === null || typeof error !== 'object') return false;
   const e = error as { name?: unknown; code?: unknown; errorLabels?: unknown; hasErrorLabel?: unknown; cause?: unknown };
   if (typeof e.name === 'string' && TRANSIENT_NAMES.has(e.name)) return true;
+  if (isWrappedNetworkError(e as Parameters<typeof isWrappedNetworkError>[0])) return true;
   if (typeof e.code === 'number' && TRANSIENT_CODES.has(e.code)) return true;
   if (typeof e.code === 'string' && TRANSIENT_SYSCALL_CODES.has(e.code)) return true;
   if (typeof e.hasErrorLabel === 'function') {
