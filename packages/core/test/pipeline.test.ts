@@ -175,6 +175,28 @@ describe('createIngestPipeline against the real server', () => {
     expect(await c.countDocuments()).toBe(2);
   });
 
+  it('an AbortSignal fired at random points: every ending is aborted or done, balanced, and matches the database', async () => {
+    // Seeded, so a failure can be replayed.
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (let i = 0; i < 10; i++) {
+      const c = fresh();
+      const controller = new AbortController();
+      const afterMs = Math.floor(random() * 400);
+      const timer = setTimeout(() => controller.abort(), afterMs);
+      let report: IngestReport;
+      try {
+        report = await createIngestPipeline({ sink: mongoSink(c), signal: controller.signal, batch: { size: 200 } }).run(productCsv(20_000, { chunkRows: 100 }));
+      } catch (err) {
+        report = (await rejection(Promise.reject(err))).report!;
+      }
+      clearTimeout(timer);
+      expect(['aborted', 'done'], `abort after ${afterMs} ms`).toContain(report.state);
+      expectBalanced(report);
+      expect(await c.countDocuments(), `abort after ${afterMs} ms`).toBe(report.rowsWritten);
+    }
+  });
+
   it('an already-aborted signal reads nothing', async () => {
     const c = fresh();
     const err = await rejection(createIngestPipeline({ sink: mongoSink(c), signal: AbortSignal.abort('user left') }).run(productCsv(10)));

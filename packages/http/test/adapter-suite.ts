@@ -269,6 +269,44 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(after.status).toBe(200);
     });
 
+    it('a client cutting the connection at 20 random byte offsets: each import ends aborted, balanced and matching the database; timers and heap come back', async () => {
+      const { base, collection } = await serve();
+      const origin = new URL(base).origin;
+      const body = Buffer.from(`sku,name,price\n${Array.from({ length: 20_000 }, (_, i) => `c${i},n${i},${i}`).join('\n')}\n`);
+      let seed = 11;
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+      const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+      global.gc?.();
+      const heapBefore = process.memoryUsage().heapUsed;
+      const timersBefore = timers();
+      let written = 0;
+      for (let i = 0; i < 20; i++) {
+        const { links } = (await send(base, {})).body;
+        const cut = 1 + Math.floor(random() * (body.length - 1));
+        const req = request(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv', 'Content-Length': String(body.length) } });
+        req.on('error', () => {});
+        req.write(body.subarray(0, Math.min(cut, 1024)));
+        // The import must have started before the cut, or there would be nothing to abort.
+        while (((await fetch(origin + links.status).then((r) => r.json())) as { state: string }).state === 'pending') await new Promise((r) => setTimeout(r, 5));
+        if (cut > 1024) req.write(body.subarray(1024, cut));
+        await new Promise((r) => setTimeout(r, Math.floor(random() * 30)));
+        req.destroy();
+        let status: any;
+        do {
+          await new Promise((r) => setTimeout(r, 10));
+          status = await fetch(origin + links.status).then((r) => r.json());
+        } while (status.state === 'running');
+        expect(status.state, `cut at byte ${cut}`).toBe('aborted');
+        balanced(status.report);
+        written += status.report.rowsWritten;
+      }
+      expect(await collection.countDocuments()).toBe(written);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(timers()).toBeLessThanOrEqual(timersBefore);
+      global.gc?.();
+      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(32 * 1024 * 1024);
+    });
+
     it('408 when the upload stalls past the idle timeout', async () => {
       const { base } = await serve({ limits: { idleTimeoutMs: 300 } });
       async function* stalled() {
