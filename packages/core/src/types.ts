@@ -19,9 +19,9 @@ export const RowFailureCode = {
   /** The database refused the document for another reason (validation, size, ...). */
   E_WRITE: 'E_WRITE',
   /**
-   * The database became unreachable while the row's batch was being written and stayed so past the
-   * retry budget: the row may or may not be in the database. Re-running the import in `upsert`
-   * mode, or checking by key, settles it.
+   * A write of the row's batch failed in transit and was never confirmed: the database stayed
+   * unreachable past the retry budget, or the import stopped before the retry. The row may or may
+   * not be in the database; re-running the import in `upsert` mode, or checking by key, settles it.
    */
   E_UNCONFIRMED: 'E_UNCONFIRMED',
 } as const;

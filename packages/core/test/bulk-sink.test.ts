@@ -113,6 +113,41 @@ describe('createBulkSink', () => {
     expect(writer.order).toEqual([0, 1]);
   });
 
+  it('on abort between retries, reports the batch as refused and possibly written (a failed attempt may have landed part of it)', async () => {
+    const controller = new AbortController();
+    const writer: BatchWriter = {
+      async write() {
+        setTimeout(() => controller.abort(), 5);
+        throw Object.assign(new Error('connection reset'), { name: 'MongoNetworkError' });
+      },
+    };
+    const sink = createBulkSink(writer, { signal: controller.signal, retry: { minDelayMs: 1000, maxDelayMs: 1000 } });
+    const refused: [unknown, Batch, boolean][] = [];
+    sink.on('batchRefused', (e: unknown, b: Batch, transient: boolean) => refused.push([e, b, transient]));
+    sink.on('error', () => {});
+    sink.write(batchOf(0));
+    await new Promise((r) => setTimeout(r, 20));
+    await sink.whenIdle();
+    expect(refused).toHaveLength(1);
+    expect(refused[0]![0]).toMatchObject({ code: IngestErrorCode.E_ABORTED });
+    expect(refused[0]![2]).toBe(true);
+    sink.destroy();
+  });
+
+  it('reports every refused batch, not only the first', async () => {
+    const writer: BatchWriter = {
+      async write() {
+        await tick(5);
+        throw Object.assign(new Error('not authorized'), { code: 13 });
+      },
+    };
+    const sink = createBulkSink(writer, { concurrency: 2 });
+    const refused: number[] = [];
+    sink.on('batchRefused', (_e: unknown, b: Batch) => refused.push(b.seq));
+    await expect(pipeline(Readable.from([batchOf(0), batchOf(1)]), sink)).rejects.toMatchObject({ code: IngestErrorCode.E_SINK });
+    expect(refused.sort()).toEqual([0, 1]);
+  });
+
   it('on abort, stops retrying but keeps the result of the attempt in flight', async () => {
     const controller = new AbortController();
     const writer: BatchWriter = {

@@ -197,6 +197,25 @@ describe('createIngestPipeline against the real server', () => {
     }
   });
 
+  it('aborted while a batch waits to be retried: its rows are reported unconfirmed, and the report balances', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const flaky = {
+      async write(): Promise<never> {
+        calls++;
+        setTimeout(() => controller.abort(), 5);
+        throw Object.assign(new Error('connection reset'), { name: 'MongoNetworkError' });
+      },
+    };
+    const err = await rejection(
+      createIngestPipeline({ sink: flaky, signal: controller.signal, retry: { minDelayMs: 1000, maxDelayMs: 1000 }, batch: { size: 10 } }).run(['a\n', ...Array.from({ length: 10 }, (_, i) => `${i}\n`)]),
+    );
+    expect(calls).toBe(1);
+    expect(err.code).toBe(IngestErrorCode.E_ABORTED);
+    expect(err.report).toMatchObject({ state: 'aborted', rowsRead: 10, rowsWritten: 0, rowsFailed: 10 });
+    expect(err.report!.failures.every((f) => f.code === RowFailureCode.E_UNCONFIRMED)).toBe(true);
+  });
+
   it('an already-aborted signal reads nothing', async () => {
     const c = fresh();
     const err = await rejection(createIngestPipeline({ sink: mongoSink(c), signal: AbortSignal.abort('user left') }).run(productCsv(10)));

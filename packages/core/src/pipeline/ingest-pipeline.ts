@@ -74,7 +74,6 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     if (this.#started) throw new IngestError(IngestErrorCode.E_OPTIONS, 'run() can be called once per pipeline; create a new pipeline for each import.');
     this.#started = true;
     const o = this.#options;
-    const acc = this.#accounting;
     const onUserAbort = (): void => this.abort(abortMessage(o.signal?.reason));
     if (o.signal?.aborted) onUserAbort();
     else o.signal?.addEventListener('abort', onUserAbort, { once: true });

@@ -65,8 +65,15 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
     while (inFlight.size > 0) await Promise.all(inFlight.keys());
   };
 
+  /**
+   * Every attempt at one batch. Resolves with the result, or `undefined` when the import was
+   * aborted before any attempt could fail (nothing of the batch can have landed). Rejects with the
+   * last error otherwise, including when an abort cut the retries short after a failed attempt:
+   * that attempt may have written part of the batch.
+   */
   async function attemptAll(batch: Batch): Promise<WriteResult | undefined> {
     let settled: WriteResult | undefined;
+    let lastFailure: unknown;
     const attemptSignal = signal ?? new AbortController().signal;
     try {
       return await pRetry(
@@ -84,6 +91,7 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
           ...(signal ? { signal } : {}),
           shouldRetry: ({ error }) => isTransient(error),
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+            lastFailure = error;
             if (retriesLeft > 0 && isTransient(error)) sink.emit('retry', error, batch, attemptNumber);
           },
         },
@@ -91,7 +99,10 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
     } catch (err) {
       // p-retry rejects on abort even when the attempt in flight succeeded; keep that success.
       if (settled !== undefined) return settled;
-      if (signal?.aborted) return undefined;
+      if (signal?.aborted) {
+        if (lastFailure === undefined) return undefined;
+        throw lastFailure;
+      }
       throw err;
     }
   }
@@ -101,10 +112,16 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
     try {
       result = await attemptAll(batch);
     } catch (err) {
-      if (failure !== undefined) return;
       const transient = isTransient(err);
       const reason = err instanceof Error ? err.message : String(err);
-      failure = new IngestError(
+      if (signal?.aborted) {
+        // Stopped between retries: the import ends for another reason, but this batch's rows
+        // must still be accounted for, as possibly written.
+        const stopped = new IngestError(IngestErrorCode.E_ABORTED, `The import stopped while batch ${batch.seq}${lineRange(batch)} was being retried after: ${reason}.`, {}, { cause: err });
+        sink.emit('batchRefused', stopped, batch, true);
+        return;
+      }
+      const refusal = new IngestError(
         IngestErrorCode.E_SINK,
         transient
           ? `The database stayed unreachable while writing batch ${batch.seq}${lineRange(batch)}, after ${retry.retries} retries: ${reason}. Check the connection and run the import again.`
@@ -112,8 +129,12 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
         {},
         { cause: err },
       );
-      sink.emit('batchRefused', failure, batch, transient);
-      sink.destroy(failure);
+      // Every refused batch is reported, so its rows are accounted for; the first one ends the stream.
+      sink.emit('batchRefused', refusal, batch, transient);
+      if (failure === undefined) {
+        failure = refusal;
+        sink.destroy(failure);
+      }
       return;
     }
     if (result !== undefined) sink.emit('batchWritten', result, batch);
