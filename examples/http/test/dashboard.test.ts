@@ -1,27 +1,25 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { MongoClient, type Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from 'mongodb';
 import { chromium, type Browser } from 'playwright-core';
-import type {} from '@anti-oom/testing/vitest-setup';
+import { openTestDb } from '@anti-oom/testing/test-db';
 import { createApp } from '../src/app.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test-output');
 
-let client: MongoClient;
+let t: Awaited<ReturnType<typeof openTestDb>> | undefined;
 let db: Db;
 let browser: Browser;
 const dir = mkdtempSync(join(tmpdir(), 'anti-oom-dashboard-'));
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}; scripts/test.mjs installs Debian's chromium package`);
-  client = await MongoClient.connect(inject('mongoUri'));
-  db = client.db(`dashboard_${randomUUID().slice(0, 8)}`);
+  t = await openTestDb('dashboard');
+  db = t.db;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -29,8 +27,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
-  await db?.dropDatabase();
-  await client?.close();
+  await t?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -38,7 +35,8 @@ describe('dashboard in headless Chromium', () => {
   it('uploads a generated CSV through the page and shows the final counts', async () => {
     const { server, imports } = createApp(db);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const address = server.address();
+    const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`;
     const rows = 20_000;
     const file = join(dir, 'catalogue.csv');
     const lines = ['sku,name,price'];

@@ -1,25 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { MongoClient, type Db } from 'mongodb';
-import { inject } from 'vitest';
-// Brings in the typing of the values the global setup provides (mongoUri, mongoKind).
-import type {} from '@anti-oom/testing/vitest-setup';
 import type { Batch, BatchWriter, IngestReport, IngestSnapshot, WriteResult } from '../src/index.js';
 
-/** A client to the test server and a database of its own, dropped afterwards. */
-export async function openTestDb(): Promise<{ client: MongoClient; db: Db; kind: string; close(): Promise<void> }> {
-  const client = await MongoClient.connect(inject('mongoUri'));
-  const db = client.db(`t_${randomUUID().replaceAll('-', '').slice(0, 16)}`);
-  return {
-    client,
-    db,
-    kind: inject('mongoKind'),
-    async close() {
-      await db.dropDatabase().catch(() => {});
-      await client.close();
-    },
-  };
-}
+export { openTestDb } from '@anti-oom/testing/test-db';
 
 /** Every ending must account for every row. */
 export function expectBalanced(s: IngestSnapshot | IngestReport): void {

@@ -1,7 +1,8 @@
-import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { createServer } from 'node:http';
 import { ingestRouter } from '../src/index.js';
 import { runAdapterSuite } from '../../http/test/adapter-suite.js';
+import { listen } from '../../http/test/client.js';
 
 runAdapterSuite('express', async (options) => {
   const app = express();
@@ -9,15 +10,12 @@ runAdapterSuite('express', async (options) => {
   app.use(express.json());
   const router = ingestRouter(options);
   app.use('/imports', router);
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const { port } = server.address() as AddressInfo;
+  const server = await listen(createServer(app));
   return {
-    base: `http://127.0.0.1:${port}/imports`,
+    base: `${server.origin}/imports`,
     async close() {
       await router.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     },
   };
 });

@@ -1,11 +1,11 @@
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { mongoSink, type IngestReport } from '@anti-oom/core';
 import type { IngestHandlerOptions } from '@anti-oom/http';
-import type {} from '@anti-oom/testing/vitest-setup';
+import { openTestDb } from '@anti-oom/testing/test-db';
 import { csvRows, followEvents, multipart, send } from './client.js';
 
 /** Starts a real server on port 0 with the adapter under test; `base` is the URL of the import routes. */
@@ -18,7 +18,7 @@ function balanced(r: IngestReport): void {
 /** One suite, run against every adapter: the same routes must behave the same everywhere. */
 export function runAdapterSuite(adapter: string, start: StartServer): void {
   describe(`${adapter} adapter`, () => {
-    let client: MongoClient;
+    let t: Awaited<ReturnType<typeof openTestDb>>;
     let db: Db;
     let n = 0;
     const slug = adapter.replace(/[^a-z]/g, '');
@@ -32,13 +32,12 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
     };
 
     beforeAll(async () => {
-      client = await MongoClient.connect(inject('mongoUri'));
-      db = client.db(`adapters_${slug}_${randomUUID().slice(0, 8)}`);
+      t = await openTestDb(`adapters_${slug}`);
+      db = t.db;
     });
     afterAll(async () => {
       for (const s of servers) await s.close();
-      await db.dropDatabase().catch(() => {});
-      await client.close();
+      await t.close();
     });
 
     it('POST text/csv: imports and answers with the report', async () => {

@@ -1,4 +1,5 @@
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { request, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
@@ -99,4 +100,16 @@ export async function* csvRows(rows: number, options: { header?: string; row?: (
     if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
     yield chunk;
   }
+}
+
+/** Listens on a free loopback port; `close()` drops open connections and stops the server. */
+export async function listen(server: Server): Promise<{ origin: string; close(): Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }

@@ -1,12 +1,10 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { MongoClient, type Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from 'mongodb';
 import { mongoSink } from '@anti-oom/core';
-import type {} from '@anti-oom/testing/vitest-setup';
+import { openTestDb } from '@anti-oom/testing/test-db';
 import { createIngestHandler } from '../src/index.js';
-import { csvRows, send } from './client.js';
+import { csvRows, listen, send } from './client.js';
 
 const UPLOADS = 8;
 const BYTES_PER_UPLOAD = 50 * 1024 * 1024;
@@ -18,16 +16,13 @@ const ROWS = Math.ceil(BYTES_PER_UPLOAD / ROW(0, 0).length);
 // own baseline; the files themselves (400 MB) must never be in memory.
 const RSS_GROWTH_LIMIT = 400 * 1024 * 1024;
 
-let client: MongoClient;
+let t: Awaited<ReturnType<typeof openTestDb>>;
 let db: Db;
 beforeAll(async () => {
-  client = await MongoClient.connect(inject('mongoUri'));
-  db = client.db(`concurrency_${randomUUID().slice(0, 8)}`);
+  t = await openTestDb('concurrency');
+  db = t.db;
 });
-afterAll(async () => {
-  await db.dropDatabase();
-  await client.close();
-});
+afterAll(() => t.close());
 
 describe('one server, eight concurrent uploads', () => {
   it(`${UPLOADS} x ~50 MB uploads all land exactly, with bounded server memory`, async () => {
@@ -36,9 +31,8 @@ describe('one server, eight concurrent uploads', () => {
       limits: { maxConcurrentImports: UPLOADS },
       pipeline: (_req, fields) => ({ sink: mongoSink(db.collection(fields.c!)) }),
     });
-    const server = createServer(handler);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/imports`;
+    const server = await listen(createServer(handler));
+    const base = `${server.origin}/imports`;
 
     global.gc?.();
     const baseline = process.memoryUsage().rss;
@@ -70,7 +64,6 @@ describe('one server, eight concurrent uploads', () => {
     );
     expect(growth).toBeLessThan(RSS_GROWTH_LIMIT);
     await handler.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await server.close();
   }, 600_000);
 });

@@ -1,31 +1,37 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { MongoClient, type Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from 'mongodb';
 import { mongoSink } from '@anti-oom/core';
-import type {} from '@anti-oom/testing/vitest-setup';
-import { createIngestHandler } from '../src/index.js';
-import { csvRows, followEvents, send } from './client.js';
+import { openTestDb } from '@anti-oom/testing/test-db';
+import { createIngestHandler, type IngestHandlerOptions } from '../src/index.js';
+import { csvRows, followEvents, listen, send } from './client.js';
 
-let client: MongoClient;
+let t: Awaited<ReturnType<typeof openTestDb>>;
 let db: Db;
 beforeAll(async () => {
-  client = await MongoClient.connect(inject('mongoUri'));
-  db = client.db(`shutdown_${randomUUID().slice(0, 8)}`);
+  t = await openTestDb('shutdown');
+  db = t.db;
 });
-afterAll(async () => {
-  await db.dropDatabase();
-  await client.close();
-});
+afterAll(() => t.close());
+
+/** A node:http server with the import routes at /imports; `close()` closes the handler too. */
+async function serve(options: Omit<IngestHandlerOptions, 'prefix'>) {
+  const handler = createIngestHandler({ prefix: '/imports', ...options });
+  const server = await listen(createServer(handler));
+  return {
+    handler,
+    origin: server.origin,
+    async close() {
+      await handler.close();
+      await server.close();
+    },
+  };
+}
 
 describe('graceful shutdown', () => {
   it('close() aborts running imports, answers their uploads, ends progress streams, and refuses new uploads', async () => {
     const collection = db.collection('c');
-    const handler = createIngestHandler({ prefix: '/imports', pipeline: () => ({ sink: mongoSink(collection) }) });
-    const server = createServer(handler);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { handler, origin, close } = await serve({ pipeline: () => ({ sink: mongoSink(collection) }) });
     const { links } = (await send(`${origin}/imports`, {})).body;
     const watching = followEvents(origin + links.events);
     const uploading = send(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: csvRows(200_000, { chunkRows: 500, delayMs: 5 }) });
@@ -43,15 +49,11 @@ describe('graceful shutdown', () => {
     expect(events.at(-1)!.event).toBe('done');
     const refused = await send(`${origin}/imports`, { headers: { 'Content-Type': 'text/csv' }, body: 'a\n1\n' });
     expect(refused.status).toBe(429);
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await close();
   });
 
   it('cancelling an import before its upload ends its watchers with an aborted report', async () => {
-    const handler = createIngestHandler({ prefix: '/imports', pipeline: () => ({ sink: mongoSink(db.collection('e')) }) });
-    const server = createServer(handler);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { origin, close } = await serve({ pipeline: () => ({ sink: mongoSink(db.collection('e')) }) });
     const { links } = (await send(`${origin}/imports`, {})).body;
     const watching = followEvents(origin + links.events);
     await new Promise((r) => setTimeout(r, 50));
@@ -61,17 +63,12 @@ describe('graceful shutdown', () => {
     expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ state: 'aborted', rowsRead: 0 });
     const upload = await send(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: 'a\n1\n' });
     expect(upload.status).toBe(409);
-    await handler.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await close();
   });
 
   it('failure events are capped, and a reconnecting watcher gets the current state: the report at once when it has ended', async () => {
     const collection = db.collection('d');
-    const handler = createIngestHandler({ prefix: '/imports', pipeline: () => ({ sink: mongoSink(collection), types: { price: 'int' } }), maxFailureEvents: 5 });
-    const server = createServer(handler);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { origin, close } = await serve({ pipeline: () => ({ sink: mongoSink(collection), types: { price: 'int' } }), maxFailureEvents: 5 });
     const { links } = (await send(`${origin}/imports`, {})).body;
     const body = `sku,price\n${Array.from({ length: 50 }, (_, i) => `s${i},${i % 2 ? 'x' : i}`).join('\n')}\n`;
     const csvWithTypes = await send(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body });
@@ -81,8 +78,6 @@ describe('graceful shutdown', () => {
     expect(first.events.map((e) => e.event)).toEqual([...Array(5).fill('rowFailure'), 'done']);
     const again = await followEvents(origin + links.events, { headers: { 'Last-Event-ID': first.events.at(-1)!.id! } });
     expect(again.events.map((e) => e.event)).toEqual(['done']);
-    await handler.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await close();
   });
 });
