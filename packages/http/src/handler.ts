@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { createIngestPipeline, IngestError, IngestErrorCode, isIngestError } from '@anti-oom/core';
 import { idleGuard } from './idle.js';
-import { normalizeHandlerOptions, type IngestAction, type IngestHandlerOptions, type NormalizedHandlerOptions } from './options.js';
+import { normalizeHandlerOptions, type IngestAction, type IngestHandlerOptions } from './options.js';
 import { ImportRegistry, type ImportEntry } from './registry.js';
 import { sendError, sendJson } from './respond.js';
 import { SseStream } from './sse.js';

@@ -122,7 +122,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
         continue;
       }
       const values = key.map((k) => doc[k]);
-      const missing = key.find((k, i) => isMissingKey(values[i]));
+      const missing = key.find((_, i) => isMissingKey(values[i]));
       if (missing !== undefined) {
         p.failures.push({ line: item.line, code: RowFailureCode.E_KEY_MISSING, column: missing, message: `Key field "${missing}" is missing or empty.` });
         continue;
