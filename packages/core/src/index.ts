@@ -44,6 +44,7 @@ export type {
   IngestState,
   LinedDocument,
   RowFailure,
+  RowFailureValues,
   WriteAttempt,
   WriteResult,
 } from './types.js';

@@ -41,6 +41,13 @@ export interface RowFailure {
   column?: string;
 }
 
+/**
+ * The values of a failed row, for writing it somewhere a person can fix it: the fields as read
+ * (by column name; as an array when the record's field count did not match the header), or the
+ * document as sent when the database refused it. Absent when the record could not be read at all.
+ */
+export type RowFailureValues = Readonly<Record<string, unknown>> | readonly string[];
+
 /** A CSV record as it leaves the parser: field values by column name, and where it came from. */
 export interface CsvRecord {
   /** 1-based physical line where the record starts. */

@@ -78,6 +78,33 @@ describe('createIngestPipeline against the real server', () => {
     expect(await c.countDocuments()).toBe(2);
   });
 
+  it('emits the header once and every failed row with its values as read (or as sent, when the database refused it)', async () => {
+    const c = fresh();
+    await c.createIndex({ sku: 1 }, { unique: true });
+    const pipeline = createIngestPipeline({
+      sink: mongoSink(c),
+      types: { qty: 'int', price: 'number' },
+      schema: { '~standard': { version: 1, vendor: 'test', validate: (v: unknown) => ((v as { qty: number }).qty === 0 ? { issues: [{ message: 'qty must not be 0', path: ['qty'] }] } : { value: v }) } },
+      maxFailuresKept: 1,
+    });
+    const headers: (readonly string[])[] = [];
+    const failed: [number, string, unknown][] = [];
+    pipeline.on('header', (columns) => headers.push(columns));
+    pipeline.on('rowFailure', (f, values) => failed.push([f.line, f.code, values]));
+    const report = await pipeline.run(['sku,qty,price\nA,1,2.5\nB,x,1\nC,0,1.5\nD,1,2,3\nA,2,3\nE,"1"x,1\n']);
+
+    expect(headers).toEqual([['sku', 'qty', 'price']]);
+    expect(report).toMatchObject({ rowsRead: 6, rowsWritten: 1, rowsFailed: 5, failuresTruncated: true });
+    expect(failed.sort((a, b) => a[0] - b[0])).toEqual([
+      [3, RowFailureCode.E_TYPE, { sku: 'B', qty: 'x', price: '1' }],
+      // The schema saw typed values; the failure carries the text that was read.
+      [4, RowFailureCode.E_VALIDATION, { sku: 'C', qty: '0', price: '1.5' }],
+      [5, RowFailureCode.E_COLUMN_COUNT, ['D', '1', '2', '3']],
+      [6, RowFailureCode.E_DUPLICATE_KEY, expect.objectContaining({ sku: 'A', qty: 2, price: 3 })],
+      [7, RowFailureCode.E_CSV_RECORD, undefined],
+    ]);
+  });
+
   it.each([
     ['sku,$where\nA,1\n', '$where'],
     ['sku,a.b\nA,1\n', 'a.b'],

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import type { CsvRecord, RowFailure } from '../types.js';
+import type { CsvRecord, RowFailure, RowFailureValues } from '../types.js';
 import { normalizeCsvOptions, type CsvOptions } from './options.js';
 import { CsvReader } from './reader.js';
 
@@ -12,7 +12,9 @@ export interface CsvParserOptions extends CsvOptions {
    */
   emit?: 'record' | 'chunk';
   /** Called for each row that cannot be read; the stream also emits `rowFailure`. */
-  onRowFailure?: (failure: RowFailure) => void;
+  onRowFailure?: (failure: RowFailure, values?: RowFailureValues) => void;
+  /** Called once with the checked header; the stream also emits `header`. */
+  onHeader?: (columns: readonly string[]) => void;
   /** Called for each blank line skipped; the stream also emits `skip` with the line. */
   onSkip?: (line: number) => void;
 }
@@ -22,7 +24,8 @@ export interface CsvParserOptions extends CsvOptions {
  *
  * The header is checked before the first record is pushed; a bad one ends the stream with an
  * `IngestError` (`E_HEADER_INVALID`). Rows that cannot be read are reported through
- * `rowFailure` events, never pushed, never thrown.
+ * `rowFailure` events (the failure, and the fields as read when there are any), never pushed,
+ * never thrown. The checked header is emitted once as a `header` event.
  *
  * @example
  * ```ts
@@ -32,14 +35,18 @@ export interface CsvParserOptions extends CsvOptions {
  * ```
  */
 export function createCsvParser(options: CsvParserOptions = {}): Transform {
-  const { emit = 'record', onRowFailure, onSkip, ...csv } = options;
+  const { emit = 'record', onRowFailure, onSkip, onHeader, ...csv } = options;
   const chunked = emit === 'chunk';
   let records: CsvRecord[] = [];
   const reader = new CsvReader(normalizeCsvOptions(csv), {
     record: (record) => records.push(record),
-    failure: (failure) => {
-      onRowFailure?.(failure);
-      stream.emit('rowFailure', failure);
+    failure: (failure, values) => {
+      onRowFailure?.(failure, values);
+      stream.emit('rowFailure', failure, values);
+    },
+    header: (columns) => {
+      onHeader?.(columns);
+      stream.emit('header', columns);
     },
     skip: (line) => {
       onSkip?.(line);

@@ -1,6 +1,6 @@
 import { Parser } from 'csv-parse';
 import { IngestError, IngestErrorCode } from '../errors.js';
-import type { CsvRecord, RowFailure } from '../types.js';
+import type { CsvRecord, RowFailure, RowFailureValues } from '../types.js';
 import { RowFailureCode } from '../types.js';
 import { validateHeader } from './header.js';
 import type { NormalizedCsvOptions } from './options.js';
@@ -11,9 +11,11 @@ import { detectBinary, SIGNATURE_BYTES } from './binary.js';
 /** Where a {@link CsvReader} delivers what it finds. @internal */
 export interface CsvReaderCallbacks {
   record(record: CsvRecord): void;
-  failure(failure: RowFailure): void;
+  failure(failure: RowFailure, values?: RowFailureValues): void;
   /** A blank line, counted as a skipped row. */
   skip(line: number): void;
+  /** The checked header, once, before the first record. */
+  header?(columns: readonly string[]): void;
 }
 
 /** The slice of csv-parse's internal state machine we drive directly (see `CsvReader`). */
@@ -267,6 +269,7 @@ export class CsvReader {
     if (header === undefined) {
       if (blank) return; // blank lines before the header are not rows
       this.#header = validateHeader(fields, this.#options.maxColumns);
+      this.#out.header?.(this.#header);
       return;
     }
     if (blank && this.#options.skipEmptyLines) {
@@ -279,7 +282,7 @@ export class CsvReader {
         line,
         code: RowFailureCode.E_COLUMN_COUNT,
         message: `Expected ${width} fields, as in the header; got ${fields.length}. Check for an unquoted delimiter in a value.`,
-      });
+      }, fields);
       return;
     }
     const row: Record<string, string> = {};

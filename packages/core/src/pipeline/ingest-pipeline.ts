@@ -7,7 +7,7 @@ import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { createMemoryMonitor, readMemory, type MemorySample } from '../memory/memory-monitor.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
-import type { Batch, IngestReport, IngestSnapshot, RowFailure, WriteResult } from '../types.js';
+import type { Batch, IngestReport, IngestSnapshot, RowFailure, RowFailureValues, WriteResult } from '../types.js';
 import { RowFailureCode } from '../types.js';
 import { Accounting } from './accounting.js';
 import { createByteMeter } from './byte-meter.js';
@@ -20,8 +20,14 @@ export type IngestSource = Readable | NodeJS.ReadableStream | AsyncIterable<Uint
 export interface IngestPipelineEvents {
   /** Counters, after every acknowledged batch and once at the end. */
   progress: [snapshot: IngestSnapshot];
-  /** A row that was read but not written. */
-  rowFailure: [failure: RowFailure];
+  /**
+   * A row that was read but not written, with its values: the fields as read, or the document as
+   * sent when the database refused it (see {@link RowFailureValues}). Emitted for every failed
+   * row, however many; the report keeps only the first `maxFailuresKept`.
+   */
+  rowFailure: [failure: RowFailure, values: RowFailureValues | undefined];
+  /** The checked header row, once, before any row is processed. */
+  header: [columns: readonly string[]];
   /** A memory sample (every `memory.intervalMs`). */
   memory: [sample: MemorySample];
   /** The final report, for every ending: done, failed or aborted. */
@@ -129,15 +135,16 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       createCsvParser({
         ...o.csv,
         emit: 'chunk',
-        onRowFailure: (f) => this.#fail(f),
+        onRowFailure: (f, values) => this.#fail(f, values),
         onSkip: () => this.#skip(),
+        onHeader: (columns) => this.emit('header', columns),
       }),
       createRowMapperStream({
         types: o.types,
         schema: o.schema,
         map: o.map,
         importId: o.id,
-        onRowFailure: (f) => this.#fail(f),
+        onRowFailure: (f, values) => this.#fail(f, values),
         onSkip: () => this.#skip(),
       }),
       createBatcher({ size: o.batch.size, maxBytes: o.batch.maxBytes, maxWaitMs: o.batch.maxWaitMs }),
@@ -148,10 +155,13 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   #createSink(): BulkSink {
     const o = this.#options;
     const sink = createBulkSink(o.sink, { concurrency: o.concurrency, retry: o.retry, signal: this.#controller.signal });
-    sink.on('batchWritten', (result: WriteResult) => {
+    sink.on('batchWritten', (result: WriteResult, batch: Batch) => {
       if (this.#settled) return;
       this.#accounting.written(result);
-      for (const f of result.failures) this.#fail(f);
+      if (result.failures.length > 0) {
+        const documents = new Map(batch.items.map((item) => [item.line, item.document]));
+        for (const f of result.failures) this.#fail(f, documents.get(f.line));
+      }
       this.emit('progress', this.#accounting.snapshot());
     });
     sink.on('batchRefused', (err: IngestError, batch: Batch, transient: boolean) => {
@@ -160,7 +170,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       const failure = transient
         ? { code: RowFailureCode.E_UNCONFIRMED, message: `Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there. ${err.message}` }
         : { code: RowFailureCode.E_WRITE, message: `Not written: ${err.message}` };
-      for (const item of batch.items) this.#fail({ line: item.line, ...failure }, false);
+      for (const item of batch.items) this.#fail({ line: item.line, ...failure }, item.document, false);
     });
     sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
       o.logger?.warn({ importId: o.id, batch: batch.seq, attempt, err: err instanceof Error ? err.message : String(err) }, 'retrying batch');
@@ -168,10 +178,10 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     return sink;
   }
 
-  #fail(failure: RowFailure, enforceLimit = true): void {
+  #fail(failure: RowFailure, values?: RowFailureValues, enforceLimit = true): void {
     if (this.#settled) return;
     this.#accounting.fail(failure);
-    this.emit('rowFailure', failure);
+    this.emit('rowFailure', failure, values);
     if (enforceLimit && this.#accounting.rowsFailed > this.#options.maxFailures) {
       this.#stop(
         new IngestError(

@@ -1,10 +1,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import type { CsvRecord, LinedDocument, RowFailure } from '../types.js';
+import type { CsvRecord, LinedDocument, RowFailure, RowFailureValues } from '../types.js';
 import { RowProcessor, type RowOutcomes, type RowProcessorOptions } from './row-processor.js';
 
 /** @internal */
 export interface RowMapperStreamOptions extends RowProcessorOptions {
-  onRowFailure(failure: RowFailure): void;
+  onRowFailure(failure: RowFailure, values?: RowFailureValues): void;
   onSkip(line: number): void;
 }
 

@@ -1,6 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { invalidOption } from '../errors.js';
-import type { CsvRecord, LinedDocument, RowFailure } from '../types.js';
+import type { CsvRecord, LinedDocument, RowFailure, RowFailureValues } from '../types.js';
 import { RowFailureCode } from '../types.js';
 import { compileTypes, isConversionError, type ColumnTypes, type Converter } from './convert.js';
 
@@ -24,7 +24,7 @@ export type RowMapper<TDoc extends object = Record<string, unknown>> = (
 /** Where the row processor sends each row's fate. @internal */
 export interface RowOutcomes {
   document(item: LinedDocument): void;
-  failure(failure: RowFailure): void;
+  failure(failure: RowFailure, values?: RowFailureValues): void;
   skip(line: number): void;
 }
 
@@ -65,9 +65,15 @@ export class RowProcessor {
   readonly #schema: StandardSchemaV1 | undefined;
   readonly #map: RowMapper<object> | undefined;
   readonly #importId: string;
+  /**
+   * The text of each column `types` converted in the current row, so a failed row can be reported
+   * with its values as read. Reused: rows are processed one at a time, even with an async step.
+   */
+  readonly #texts: (string | undefined)[];
 
   constructor(options: RowProcessorOptions) {
     this.#converters = [...compileTypes(options.types)];
+    this.#texts = new Array<string | undefined>(this.#converters.length);
     if (options.schema !== undefined && typeof options.schema?.['~standard']?.validate !== 'function') {
       throw invalidOption('schema', 'a Standard Schema v1 validator (zod, valibot, arktype, ...)', options.schema);
     }
@@ -81,10 +87,13 @@ export class RowProcessor {
   process(record: CsvRecord, out: RowOutcomes): void | Promise<void> {
     const row: Record<string, unknown> = record.row;
     const converters = this.#converters;
+    const texts = this.#texts;
     for (let i = 0; i < converters.length; i++) {
       const [column, convert] = converters[i]!;
       const text = row[column];
+      texts[i] = undefined;
       if (typeof text !== 'string') continue;
+      texts[i] = text;
       if (text === '') {
         row[column] = null;
         continue;
@@ -93,7 +102,8 @@ export class RowProcessor {
         row[column] = convert(text);
       } catch (err) {
         if (!isConversionError(err)) throw err;
-        out.failure({ line: record.line, code: RowFailureCode.E_TYPE, message: `Column "${column}": ${err.message}.`, column });
+        for (let j = i + 1; j < converters.length; j++) texts[j] = undefined;
+        out.failure({ line: record.line, code: RowFailureCode.E_TYPE, message: `Column "${column}": ${err.message}.`, column }, this.#valuesAsRead(record));
         return;
       }
     }
@@ -105,7 +115,7 @@ export class RowProcessor {
 
   #afterSchema(record: CsvRecord, result: StandardSchemaV1.Result<unknown>, out: RowOutcomes): void | Promise<void> {
     if (result.issues !== undefined) {
-      out.failure({ line: record.line, code: RowFailureCode.E_VALIDATION, ...describeIssues(result.issues) });
+      out.failure({ line: record.line, code: RowFailureCode.E_VALIDATION, ...describeIssues(result.issues) }, this.#valuesAsRead(record));
       return;
     }
     return this.#mapRow(record, result.value as Record<string, unknown>, out);
@@ -136,7 +146,7 @@ export class RowProcessor {
     if (doc === undefined) {
       out.skip(record.line);
     } else if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-      out.failure({ line: record.line, code: RowFailureCode.E_MAP, message: 'map must return an object, or undefined to skip the row.' });
+      out.failure({ line: record.line, code: RowFailureCode.E_MAP, message: 'map must return an object, or undefined to skip the row.' }, this.#valuesAsRead(record));
     } else {
       out.document({ line: record.line, document: doc as Record<string, unknown>, bytes: record.bytes });
     }
@@ -144,6 +154,17 @@ export class RowProcessor {
 
   #mapFailed(record: CsvRecord, err: unknown, out: RowOutcomes): void {
     const message = err instanceof Error ? err.message : String(err);
-    out.failure({ line: record.line, code: RowFailureCode.E_MAP, message: `map threw: ${message}` });
+    out.failure({ line: record.line, code: RowFailureCode.E_MAP, message: `map threw: ${message}` }, this.#valuesAsRead(record));
+  }
+
+  /** The row's fields as they were read: `types` converts in place, so its inputs are put back. */
+  #valuesAsRead(record: CsvRecord): Record<string, unknown> {
+    const values: Record<string, unknown> = { ...record.row };
+    const converters = this.#converters;
+    for (let i = 0; i < converters.length; i++) {
+      const text = this.#texts[i];
+      if (text !== undefined) values[converters[i]![0]] = text;
+    }
+    return values;
   }
 }
