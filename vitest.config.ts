@@ -11,6 +11,7 @@ export default defineConfig({
       '@anti-oom/http': src('http'),
       '@anti-oom/express': src('express'),
       '@anti-oom/fastify': src('fastify'),
+      '@anti-oom/cli': src('cli'),
       '@anti-oom/example-shared': fileURLToPath(new URL('./examples/shared/src/index.ts', import.meta.url)),
     },
   },

@@ -1,0 +1,178 @@
+import { parseArgs } from 'node:util';
+import type { ColumnType, ColumnTypes, MongoSinkMode } from '@anti-oom/core';
+
+/** What `anti-oom import` was asked to do. */
+export interface ImportCommand {
+  kind: 'import';
+  /** A path, or `-` for standard input. */
+  input: string;
+  uri: string;
+  db: string | undefined;
+  collection: string | undefined;
+  mode: MongoSinkMode;
+  key: string[] | undefined;
+  delimiter: string | undefined;
+  encoding: string | undefined;
+  types: ColumnTypes | undefined;
+  batchSize: number | undefined;
+  concurrency: number | undefined;
+  maxFailures: number | undefined;
+  failuresOut: string | undefined;
+  dryRun: boolean;
+  json: boolean;
+}
+
+/** A parsed command line. */
+export type Command = ImportCommand | { kind: 'help' } | { kind: 'version' };
+
+/** The command line is wrong; the message says how. Exit code 2. */
+export class UsageError extends Error {
+  readonly code = 'E_USAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const MODES: readonly MongoSinkMode[] = ['insert', 'upsert', 'merge'];
+const TYPES: readonly ColumnType[] = ['string', 'number', 'int', 'boolean', 'date', 'objectId', 'json'];
+/** Delimiters that are awkward to type in a shell. */
+const DELIMITER_NAMES: Record<string, string> = { tab: '\t', '\\t': '\t', comma: ',', semicolon: ';', pipe: '|' };
+
+const OPTIONS = {
+  uri: { type: 'string' },
+  db: { type: 'string' },
+  collection: { type: 'string', short: 'c' },
+  mode: { type: 'string' },
+  key: { type: 'string' },
+  delimiter: { type: 'string', short: 'd' },
+  encoding: { type: 'string' },
+  types: { type: 'string' },
+  'batch-size': { type: 'string' },
+  concurrency: { type: 'string', short: 'j' },
+  'max-failures': { type: 'string' },
+  'failures-out': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+/** Parses `argv` (without `node` and the script). Throws {@link UsageError}. */
+export function parseCommand(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, '.'));
+  }
+  const { values: v, positionals } = parsed;
+  if (v.version) return { kind: 'version' };
+  if (v.help || positionals.length === 0 || positionals[0] === 'help') return { kind: 'help' };
+  const [verb, input, ...extra] = positionals;
+  if (verb !== 'import') throw new UsageError(`Unknown command "${verb}". The command is: anti-oom import <file | ->`);
+  if (input === undefined) throw new UsageError('Name the CSV file to import, or - to read standard input.');
+  if (extra.length > 0) throw new UsageError(`One input at a time; unexpected "${extra.join(' ')}".`);
+
+  const dryRun = v['dry-run'] ?? false;
+  if (!dryRun && !v.db) throw new UsageError('--db is required: the database to import into.');
+  if (!dryRun && !v.collection) throw new UsageError('--collection is required: the collection to import into.');
+  const mode = (v.mode ?? 'insert') as MongoSinkMode;
+  if (!MODES.includes(mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}; got "${v.mode}".`);
+  const key = v.key === undefined ? undefined : list('--key', v.key);
+  if (mode !== 'insert' && key === undefined) throw new UsageError(`--mode ${mode} needs --key: the column(s) that identify a document, such as --key sku.`);
+
+  return {
+    kind: 'import',
+    input,
+    uri: v.uri ?? env['MONGODB_URI'] ?? 'mongodb://127.0.0.1:27017',
+    db: v.db,
+    collection: v.collection,
+    mode,
+    key,
+    delimiter: v.delimiter === undefined ? undefined : (DELIMITER_NAMES[v.delimiter] ?? v.delimiter),
+    encoding: v.encoding,
+    types: v.types === undefined ? undefined : parseTypes(v.types),
+    batchSize: count('--batch-size', v['batch-size'], 1),
+    concurrency: count('--concurrency', v.concurrency, 1),
+    maxFailures: count('--max-failures', v['max-failures'], 0),
+    failuresOut: v['failures-out'],
+    dryRun,
+    json: v.json ?? false,
+  };
+}
+
+function list(flag: string, text: string): string[] {
+  const items = text.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new UsageError(`${flag} takes comma-separated names, such as ${flag} a,b; got "${text}".`);
+  return items;
+}
+
+/** `price:number,qty:int` → `{ price: 'number', qty: 'int' }`. */
+export function parseTypes(text: string): ColumnTypes {
+  const types: ColumnTypes = {};
+  for (const item of list('--types', text)) {
+    const at = item.lastIndexOf(':');
+    const column = item.slice(0, at).trim();
+    const type = item.slice(at + 1).trim() as ColumnType;
+    if (at <= 0 || !TYPES.includes(type)) {
+      throw new UsageError(`--types takes column:type pairs, such as price:number,qty:int, with a type among ${TYPES.join(', ')}; got "${item}".`);
+    }
+    types[column] = type;
+  }
+  return types;
+}
+
+function count(flag: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} takes a whole number >= ${min}; got "${text}".`);
+  return n;
+}
+
+/** The text of `anti-oom --help`. */
+export const HELP = `anti-oom import: stream a CSV file into MongoDB with constant memory and an account of every row.
+
+Usage:
+  anti-oom import <file | -> --db <name> --collection <name> [options]
+
+Input:
+  <file>                     a CSV file, or gzip-compressed CSV (detected by its first bytes)
+  -                          read standard input
+  -d, --delimiter <char>     field delimiter, or "auto" to detect it from the header (default ",";
+                             also "tab", "semicolon", "pipe")
+  --encoding <label>         "utf8" (default), "auto" (BOM or UTF-8, else windows-1252), or any
+                             iconv-lite label such as latin1 or utf16le
+  --types <col:type,...>     convert columns: string, number, int, boolean, date, objectId, json
+                             (an empty value becomes null; a value that does not convert fails the row)
+
+Database:
+  --uri <uri>                MongoDB connection string (default: $MONGODB_URI, else mongodb://127.0.0.1:27017)
+  --db <name>                database
+  -c, --collection <name>    collection
+  --mode <insert|upsert|merge>
+                             insert (default), replace by key (upsert), or $set the row's fields by key (merge)
+  --key <col,...>            the column(s) that identify a document in upsert and merge modes
+  --batch-size <n>           rows per bulk write (default 1000)
+  -j, --concurrency <n>      bulk writes in flight (default 2)
+
+Failures and output:
+  --max-failures <n>         stop once more than n rows have failed (default: never stop)
+  --failures-out <file>      write every failed row (line, code, message, its values) as CSV;
+                             cells starting with = + - @ are escaped against formula injection
+  --dry-run                  parse, type and validate every row; write nothing, contact no database
+  --json                     NDJSON progress events and the final report on stdout (the default when
+                             stdout is not a terminal)
+  -h, --help                 this text
+  -v, --version              the version
+
+Exit codes:
+  0  every row was written (blank lines are skipped, not failed)
+  1  the import finished, but some rows failed (the report lists them)
+  2  the import did not finish, or the command line is wrong (the error code says why)
+
+Examples:
+  anti-oom import products.csv --db shop --collection products --types price:number,qty:int
+  gunzip -c big.csv.gz | anti-oom import - --db shop -c products --mode upsert --key sku --json
+  anti-oom import products.csv --dry-run --types price:number --failures-out bad-rows.csv
+`;

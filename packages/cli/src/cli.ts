@@ -1,0 +1,182 @@
+import type { Readable, Writable } from 'node:stream';
+import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestReport, type IngestSnapshot } from '@anti-oom/core';
+import { MongoClient } from 'mongodb';
+import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
+import { FailuresFile } from './failures-file.js';
+import { openInput, type ImportInput } from './input.js';
+import { formatProgressLine, formatReport } from './progress.js';
+import { VERSION } from './version.js';
+
+/** What the CLI reads and writes; `process` in the real executable, fakes in tests. */
+export interface CliIo {
+  stdin: Readable;
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  env: Readonly<Record<string, string | undefined>>;
+  /** Aborts the import (the executable wires Ctrl-C to it). */
+  signal?: AbortSignal;
+}
+
+/** Exit codes of `anti-oom`. */
+export const ExitCode = {
+  /** Every row was written. */
+  OK: 0,
+  /** The import finished; some rows failed. */
+  ROWS_FAILED: 1,
+  /** The import did not finish, or the command line is wrong. */
+  FAILED: 2,
+} as const;
+
+/** How often the terminal line is redrawn and NDJSON progress is printed. */
+const TTY_REDRAW_MS = 100;
+const JSON_PROGRESS_MS = 1000;
+
+/**
+ * Runs `anti-oom` with `argv` (without `node` and the script) and resolves with the exit code.
+ * Never throws for a user's mistake or a failed import; those are messages and exit codes.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let command;
+  try {
+    command = parseCommand(argv, io.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr.write(`anti-oom: ${err.message}\nRun anti-oom --help for the options.\n`);
+    return ExitCode.FAILED;
+  }
+  if (command.kind === 'help') {
+    io.stdout.write(HELP);
+    return ExitCode.OK;
+  }
+  if (command.kind === 'version') {
+    io.stdout.write(`${VERSION}\n`);
+    return ExitCode.OK;
+  }
+  return runImport(command, io);
+}
+
+async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
+  const json = cmd.json || !io.stdout.isTTY;
+  const out = new Output(io, json);
+
+  let input: ImportInput;
+  try {
+    input = await openInput(cmd.input, io.stdin);
+  } catch (err) {
+    return out.fatal('E_INPUT', `Cannot read ${cmd.input}: ${(err as Error).message}`);
+  }
+  let failures: FailuresFile | undefined;
+  try {
+    if (cmd.failuresOut !== undefined) failures = new FailuresFile(cmd.failuresOut);
+  } catch (err) {
+    return out.fatal('E_FAILURES_OUT', `Cannot write the failures file ${cmd.failuresOut}: ${(err as Error).message}`);
+  }
+  let client: MongoClient | undefined;
+  try {
+    let sink: BatchWriter;
+    if (cmd.dryRun) {
+      sink = dryRunWriter;
+    } else {
+      try {
+        client = new MongoClient(cmd.uri, { serverSelectionTimeoutMS: 10_000, appName: 'anti-oom-cli' });
+      } catch (err) {
+        return out.fatal('E_URI', `${(err as Error).message}. Pass a connection string such as --uri mongodb://127.0.0.1:27017.`);
+      }
+      sink = mongoSink(client.db(cmd.db).collection(cmd.collection!), { mode: cmd.mode, ...(cmd.key ? { key: cmd.key } : {}) });
+    }
+
+    let pipeline;
+    try {
+      pipeline = createIngestPipeline({
+        sink,
+        csv: { ...(cmd.delimiter ? { delimiter: cmd.delimiter } : {}), ...(cmd.encoding ? { encoding: cmd.encoding } : {}) },
+        types: cmd.types,
+        batch: cmd.batchSize === undefined ? undefined : { size: cmd.batchSize },
+        concurrency: cmd.concurrency,
+        maxFailures: cmd.maxFailures,
+        signal: io.signal,
+      });
+    } catch (err) {
+      if (isIngestError(err)) return out.fatal(err.code, err.message);
+      throw err;
+    }
+    if (failures) {
+      const file = failures;
+      pipeline.on('header', (columns) => file.setColumns(columns));
+      pipeline.on('rowFailure', (failure, values) => file.add(failure, values));
+    }
+    pipeline.on('progress', (s) => out.progress(s, input));
+
+    let report: IngestReport;
+    let exit: number;
+    try {
+      report = await pipeline.run(input.source);
+      exit = report.rowsFailed > 0 ? ExitCode.ROWS_FAILED : ExitCode.OK;
+    } catch (err) {
+      if (!isIngestError(err) || err.report === undefined) throw err;
+      report = err.report;
+      exit = ExitCode.FAILED;
+    }
+    failures?.close();
+    failures = undefined;
+    out.report(report, cmd, exit);
+    return exit;
+  } finally {
+    failures?.close();
+    await client?.close();
+  }
+}
+
+/** Accepts every row without writing: `--dry-run` still parses, types and validates all of them. */
+const dryRunWriter: BatchWriter = {
+  async write(batch) {
+    return { written: batch.items.length, inserted: 0, upserted: 0, matched: 0, modified: 0, failures: [] };
+  },
+};
+
+/** Progress and the report, as a live terminal line plus text, or as NDJSON. */
+class Output {
+  #last = 0;
+  #drawn = false;
+
+  constructor(
+    readonly io: CliIo,
+    readonly json: boolean,
+  ) {}
+
+  progress(s: IngestSnapshot, input: ImportInput): void {
+    const now = Date.now();
+    const every = this.json ? JSON_PROGRESS_MS : TTY_REDRAW_MS;
+    if (now - this.#last < every || s.state !== 'running') return;
+    this.#last = now;
+    const at = { bytesRead: input.bytesRead(), size: input.size };
+    if (this.json) {
+      this.#line({ event: 'progress', ...s, inputBytesRead: at.bytesRead, inputBytes: at.size ?? null });
+    } else if (this.io.stderr.isTTY) {
+      this.io.stderr.write(`\r\x1b[2K${formatProgressLine(s, at)}`);
+      this.#drawn = true;
+    }
+  }
+
+  report(report: IngestReport, cmd: ImportCommand, exitCode: number): void {
+    this.#clear();
+    if (this.json) this.#line({ event: 'report', ...report, dryRun: cmd.dryRun, exitCode });
+    else this.io.stdout.write(formatReport(report, { dryRun: cmd.dryRun, failuresOut: cmd.failuresOut }));
+  }
+
+  fatal(code: string, message: string): number {
+    this.#clear();
+    if (this.json) this.#line({ event: 'error', code, message, exitCode: ExitCode.FAILED });
+    else this.io.stderr.write(`anti-oom: ${code}: ${message}\n`);
+    return ExitCode.FAILED;
+  }
+
+  #line(event: object): void {
+    this.io.stdout.write(`${JSON.stringify(event)}\n`);
+  }
+
+  #clear(): void {
+    if (this.#drawn) this.io.stderr.write('\r\x1b[2K');
+    this.#drawn = false;
+  }
+}
