@@ -16,7 +16,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['packages/testing/src/vitest-setup.ts'],
     // Tests talk to one local database server; a few files at a time keeps a 2-core machine responsive.
     maxWorkers: 2,

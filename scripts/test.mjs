@@ -22,7 +22,7 @@ if (!existsSync(chromium)) {
 }
 
 console.log('» type-checking every package');
-if (run(pnpm, ['-r', '--no-bail', 'typecheck']) !== 0) {
+if (run(pnpm, ['-r', '--include-workspace-root', '--no-bail', 'typecheck']) !== 0) {
   console.log('type-check failed; tests not run');
   console.log('0 passed, 1 failed');
   process.exit(1);
