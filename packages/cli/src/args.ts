@@ -14,6 +14,10 @@ export interface ImportCommand {
   delimiter: string | undefined;
   encoding: string | undefined;
   types: ColumnTypes | undefined;
+  /** Column names for a file without a header row. */
+  fields: string[] | undefined;
+  /** Drop the collection before importing. */
+  drop: boolean;
   batchSize: number | undefined;
   concurrency: number | undefined;
   maxFailures: number | undefined;
@@ -41,11 +45,13 @@ const DELIMITER_NAMES: Record<string, string> = { tab: '\t', '\\t': '\t', comma:
 
 const OPTIONS = {
   uri: { type: 'string' },
-  db: { type: 'string' },
+  db: { type: 'string', short: 'd' },
   collection: { type: 'string', short: 'c' },
   mode: { type: 'string' },
   key: { type: 'string' },
-  delimiter: { type: 'string', short: 'd' },
+  delimiter: { type: 'string' },
+  fields: { type: 'string', short: 'f' },
+  drop: { type: 'boolean' },
   encoding: { type: 'string' },
   types: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -93,6 +99,8 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
     delimiter: v.delimiter === undefined ? undefined : (DELIMITER_NAMES[v.delimiter] ?? v.delimiter),
     encoding: v.encoding,
     types: v.types === undefined ? undefined : parseTypes(v.types),
+    fields: v.fields === undefined ? undefined : list('--fields', v.fields),
+    drop: v.drop ?? false,
     batchSize: count('--batch-size', v['batch-size'], 1),
     concurrency: count('--concurrency', v.concurrency, 1),
     maxFailures: count('--max-failures', v['max-failures'], 0),
@@ -139,8 +147,9 @@ Usage:
 Input:
   <file>                     a CSV file, or gzip-compressed CSV (detected by its first bytes)
   -                          read standard input
-  -d, --delimiter <char>     field delimiter, or "auto" to detect it from the header (default ",";
+  --delimiter <char>         field delimiter, or "auto" to detect it from the header (default ",";
                              also "tab", "semicolon", "pipe")
+  -f, --fields <col,...>     column names, for a file without a header row
   --encoding <label>         "utf8" (default), "auto" (BOM or UTF-8, else windows-1252), or any
                              iconv-lite label such as latin1 or utf16le
   --types <col:type,...>     convert columns: string, number, int, boolean, date, objectId, json
@@ -148,11 +157,12 @@ Input:
 
 Database:
   --uri <uri>                MongoDB connection string (default: $MONGODB_URI, else mongodb://127.0.0.1:27017)
-  --db <name>                database
+  -d, --db <name>            database
   -c, --collection <name>    collection
   --mode <insert|upsert|merge>
                              insert (default), replace by key (upsert), or $set the row's fields by key (merge)
   --key <col,...>            the column(s) that identify a document in upsert and merge modes
+  --drop                     drop the collection before importing
   --batch-size <n>           rows per bulk write (default 1000)
   -j, --concurrency <n>      bulk writes in flight (default 2)
 

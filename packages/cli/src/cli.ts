@@ -78,7 +78,9 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
       sink = dryRunWriter;
     } else {
       try {
-        client = new MongoClient(cmd.uri, { serverSelectionTimeoutMS: 10_000, appName: 'anti-oom-cli' });
+        // A URI's own serverSelectionTimeoutMS wins; otherwise an unreachable server fails in 10 s, not 30.
+        const timeout = /[?&]serverSelectionTimeoutMS=/i.test(cmd.uri) ? {} : { serverSelectionTimeoutMS: 10_000 };
+        client = new MongoClient(cmd.uri, { ...timeout, appName: 'anti-oom-cli' });
       } catch (err) {
         return out.fatal('E_URI', `${(err as Error).message}. Pass a connection string such as --uri mongodb://127.0.0.1:27017.`);
       }
@@ -89,7 +91,11 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     try {
       pipeline = createIngestPipeline({
         sink,
-        csv: { ...(cmd.delimiter ? { delimiter: cmd.delimiter } : {}), ...(cmd.encoding ? { encoding: cmd.encoding } : {}) },
+        csv: {
+          ...(cmd.delimiter ? { delimiter: cmd.delimiter } : {}),
+          ...(cmd.encoding ? { encoding: cmd.encoding } : {}),
+          ...(cmd.fields ? { columns: cmd.fields } : {}),
+        },
         types: cmd.types,
         batch: cmd.batchSize === undefined ? undefined : { size: cmd.batchSize },
         concurrency: cmd.concurrency,
@@ -106,6 +112,14 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
       pipeline.on('rowFailure', (failure, values) => file.add(failure, values));
     }
     pipeline.on('progress', (s) => out.progress(s, input));
+    if (cmd.drop && client) {
+      try {
+        await client.db(cmd.db).collection(cmd.collection!).drop();
+      } catch (err) {
+        // Dropping a collection that does not exist is fine; anything else is not.
+        if ((err as { codeName?: string }).codeName !== 'NamespaceNotFound') return out.fatal('E_SINK', `Dropping ${cmd.db}.${cmd.collection} failed: ${(err as Error).message}`);
+      }
+    }
 
     let report: IngestReport;
     let exit: number;

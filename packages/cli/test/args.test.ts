@@ -8,7 +8,7 @@ const base = ['import', 'in.csv', '--db', 'shop', '--collection', 'products'];
 describe('parseCommand', () => {
   it('reads every option of anti-oom import', () => {
     const cmd = parseCommand(
-      [...base, '--mode', 'upsert', '--key', 'sku, region', '-d', 'tab', '--encoding', 'auto', '--types', 'price:number,qty:int', '--batch-size', '500', '-j', '4', '--max-failures', '0', '--failures-out', 'bad.csv', '--json'],
+      [...base, '--mode', 'upsert', '--key', 'sku, region', '--delimiter', 'tab', '-f', 'sku,region,price', '--drop', '--encoding', 'auto', '--types', 'price:number,qty:int', '--batch-size', '500', '-j', '4', '--max-failures', '0', '--failures-out', 'bad.csv', '--json'],
       {},
     );
     expect(cmd).toEqual({
@@ -22,6 +22,8 @@ describe('parseCommand', () => {
       delimiter: '\t',
       encoding: 'auto',
       types: { price: 'number', qty: 'int' },
+      fields: ['sku', 'region', 'price'],
+      drop: true,
       batchSize: 500,
       concurrency: 4,
       maxFailures: 0,
@@ -34,6 +36,10 @@ describe('parseCommand', () => {
   it('takes the URI from --uri, else MONGODB_URI', () => {
     expect(parseCommand(base, { MONGODB_URI: 'mongodb://db:1' })).toMatchObject({ uri: 'mongodb://db:1' });
     expect(parseCommand([...base, '--uri', 'mongodb://x:2'], { MONGODB_URI: 'mongodb://db:1' })).toMatchObject({ uri: 'mongodb://x:2' });
+  });
+
+  it('mongoimport\'s short flags mean the same: -d database, -c collection, -f fields, -j workers', () => {
+    expect(parseCommand(['import', 'x.csv', '-d', 'shop', '-c', 'products', '-f', 'a,b', '-j', '4'])).toMatchObject({ db: 'shop', collection: 'products', fields: ['a', 'b'], concurrency: 4 });
   });
 
   it('a dry run needs no database or collection', () => {

@@ -161,6 +161,17 @@ describe('anti-oom import against the real server', () => {
     expect(await db.collection('partial').countDocuments()).toBe(3);
   });
 
+  it('--fields names the columns of a file without a header; --drop empties the collection first', async () => {
+    const c = db.collection('headerless');
+    await c.insertOne({ stale: true });
+    const run = await cli(['import', file('A,1\nB,2\n'), ...target('headerless'), '-f', 'sku,qty', '--types', 'qty:int', '--drop']);
+    expect(run.report).toMatchObject({ state: 'done', rowsRead: 2, rowsWritten: 2 });
+    expect(await c.find({}, { projection: { _id: 0 } }).sort({ sku: 1 }).toArray()).toEqual([{ sku: 'A', qty: 1 }, { sku: 'B', qty: 2 }]);
+    // Dropping a collection that does not exist yet is not an error.
+    const fresh = await cli(['import', file('A,1\n'), ...target('never-there'), '-f', 'sku,qty', '--drop']);
+    expect(fresh.code).toBe(0);
+  });
+
   it('--dry-run parses, types and validates every row and writes nothing', async () => {
     const run = await cli(['import', file('sku,price\nA,1\nB,x\n'), ...target('dry'), '--types', 'price:number', '--dry-run'], { tty: true });
     expect(run.code).toBe(1);
