@@ -94,6 +94,20 @@ describe(`mongoSink against the real server`, () => {
     expect(await c.find().sort({ sku: 1 }).toArray()).toEqual(before);
   });
 
+  it('upsert by _id: a hex column typed objectId is the document id; re-running replaces, never adds', async () => {
+    const c = fresh();
+    const ids = ['64b000000000000000000001', '64b000000000000000000002'];
+    const options = { types: { _id: 'objectId' as const, price: 'number' as const }, sinkOptions: { mode: 'upsert' as const, key: '_id' } };
+    await ingest(c, `_id,name,price\n${ids[0]},Apple,1\n${ids[1]},Bean,2\n`, options);
+    const again = await ingest(c, `_id,name,price\n${ids[0]},Apricot,3\n`, options);
+    expect(again).toMatchObject({ rowsWritten: 1, matched: 1 });
+    const docs = await c.find().sort({ _id: 1 }).toArray();
+    expect(docs.map((d) => [d._id.toHexString(), d['name'], d['price']])).toEqual([
+      [ids[0], 'Apricot', 3],
+      [ids[1], 'Bean', 2],
+    ]);
+  });
+
   it('merge: sets the row fields onto the matched document, later rows last; re-running changes nothing', async () => {
     const c = fresh();
     await c.insertOne({ sku: 'A', name: 'old', stock: 5 });
