@@ -2,7 +2,7 @@
 // from the tarballs into a new project with npm, and used from plain .mjs, from .cjs and from the
 // installed anti-oom executable against the real server.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -52,6 +52,15 @@ const esm = `import * as mongodb from 'mongodb';\n${usage((name) => `import * as
 const cjs = `const mongodb = require('mongodb');\n${usage((name) => `const ${name.split('/')[1]} = require('${name}');`)}`;
 
 describe('the published packages', () => {
+  it('have an API site that builds from their TSDoc and the guides with zero warnings', () => {
+    const out = join(work, 'api');
+    const run = spawnSync(join(root, 'node_modules', '.bin', 'typedoc'), ['--out', out], { cwd: root, encoding: 'utf8' });
+    expect(run.stdout + run.stderr).not.toMatch(/\[warning\]|\[error\]/);
+    expect(run.status).toBe(0);
+    expect(readdirSync(join(out, 'documents')).sort()).toEqual(['accounting.html', 'from-mongoimport.html', 'getting-started.html', 'memory.html', 'options.html', 'recipes.html']);
+    expect(readFileSync(join(out, 'functions', '_anti-oom_core.createIngestPipeline.html'), 'utf8')).toContain('Creates one import: CSV bytes in, documents in the sink, every row accounted for.');
+  }, 300_000);
+
   it('pack with only dist, README, LICENSE and CHANGELOG, and pass publint and are-the-types-wrong', () => {
     const run = spawnSync(process.execPath, [join(root, 'scripts', 'check-packages.mjs'), '--out', packs], { cwd: root, encoding: 'utf8' });
     expect(run.stdout).toContain('every package is ready to publish');
@@ -79,5 +88,28 @@ describe('the published packages', () => {
     expect(JSON.parse(bin.stdout.trim().split('\n').at(-1)!)).toMatchObject({ event: 'report', state: 'done', rowsWritten: 2, rowsFailed: 1, exitCode: 1 });
     const version = spawnSync(join(project, 'node_modules', '.bin', 'anti-oom'), ['--version'], { encoding: 'utf8' });
     expect(version.stdout).toBe('0.1.0\n');
+  }, 300_000);
+
+  it('follow docs/getting-started.md as written: its file and its script give the output it shows, twice', () => {
+    const guide = readFileSync(join(root, 'docs', 'getting-started.md'), 'utf8');
+    const block = (lang: string, after = 0) => {
+      const start = guide.indexOf('```' + lang + '\n', after);
+      if (start === -1) throw new Error(`no \`\`\`${lang} block in the guide`);
+      return { text: guide.slice(start + lang.length + 4, guide.indexOf('\n```', start) + 1), end: start + 1 };
+    };
+    const file = block('csv');
+    const script = block('js', file.end);
+    const shown = block('', guide.indexOf('```', guide.indexOf('node import.js')) + 3);
+    const dir = join(work, 'getting-started');
+    execFileSync('mkdir', ['-p', dir]);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'import-products', type: 'module', private: true }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', join(packs, 'anti-oom-core-0.1.0.tgz'), 'mongodb@7.9.0'], { cwd: dir, stdio: 'pipe' });
+    writeFileSync(join(dir, 'products.csv'), file.text);
+    // The guide's database is "shop"; the test's is its own.
+    writeFileSync(join(dir, 'import.js'), script.text.replace("client.db('shop')", `client.db('${db.databaseName}')`));
+    const env = { ...process.env, MONGODB_URI: inject('mongoUri') };
+    for (let run = 0; run < 2; run++) {
+      expect(execFileSync(process.execPath, ['import.js'], { cwd: dir, env, encoding: 'utf8' })).toBe(shown.text);
+    }
   }, 300_000);
 });

@@ -3,17 +3,23 @@
 //          --runs 5  --db-size 10MB  --shapes narrow,wide
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startMongo, type MongoServer } from '@anti-oom/testing';
 import { dataFile, parseSize, sizeLabel, sizeOf, type Shape } from './data.js';
-import { renderResults, type ScenarioResult, type VariantResult } from './report.js';
+import { renderMemoryDoc, renderResults, type ScenarioResult, type VariantResult } from './report.js';
 import { round, spread } from './stats.js';
 import { findMongoimport } from './tools.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MEMORY_DOC = join(ROOT, '..', 'docs', 'memory.md');
+
+/** The memory guide shows the same figures as RESULTS.md, put back between its markers. */
+function writeMemoryDoc(): void {
+  writeFileSync(MEMORY_DOC, renderMemoryDoc(readFileSync(MEMORY_DOC, 'utf8'), join(ROOT, 'results')));
+}
 const { values } = parseArgs({
   options: {
     scenarios: { type: 'string', default: 'parse,pipeline,database,memory,backpressure' },
@@ -27,7 +33,8 @@ const { values } = parseArgs({
 if (values.render) {
   // Only regenerate RESULTS.md from the results already in bench/results.
   writeFileSync(join(ROOT, 'RESULTS.md'), renderResults(undefined, join(ROOT, 'results')));
-  console.log('» wrote bench/RESULTS.md');
+  writeMemoryDoc();
+  console.log('» wrote bench/RESULTS.md and the tables of docs/memory.md');
   process.exit(0);
 }
 const scenarios = values.scenarios!.split(',');
@@ -191,4 +198,5 @@ const machine = {
 mkdirSync(join(ROOT, 'results'), { recursive: true });
 for (const r of results) writeFileSync(join(ROOT, 'results', `${r.name}.json`), `${JSON.stringify({ machine, ...r }, null, 2)}\n`);
 writeFileSync(join(ROOT, 'RESULTS.md'), renderResults(machine, join(ROOT, 'results')));
-console.log('» wrote bench/results/*.json and bench/RESULTS.md');
+writeMemoryDoc();
+console.log('» wrote bench/results/*.json, bench/RESULTS.md and the tables of docs/memory.md');
