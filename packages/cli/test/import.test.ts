@@ -214,16 +214,44 @@ describe('anti-oom import against the real server', () => {
     const ws = createWriteStream(path);
     const pad = 'x'.repeat(1000);
     ws.write('sku,note,price\n');
-    for (let i = 0; i < 100_000; i++) ws.write(`s${i},${pad},${i % 10 === 0 ? i : 'bad'}\n`);
+    for (let i = 0; i < 110_000; i++) ws.write(`s${i},${pad},${i % 11 === 0 ? i : 'bad'}\n`);
     await new Promise((r) => ws.end(r));
     const out = join(dir, 'many-failures.csv');
     const run = await spawnCli(['import', path, ...target('many'), '--types', 'price:number', '--failures-out', out, '--json']);
     expect(run.code).toBe(1);
-    expect(run.report).toMatchObject({ rowsRead: 100_000, rowsWritten: 10_000, rowsFailed: 90_000, failuresTruncated: true });
+    expect(run.report).toMatchObject({ rowsRead: 110_000, rowsWritten: 10_000, rowsFailed: 100_000, failuresTruncated: true });
     const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
-    expect(lines.length).toBe(90_001);
+    expect(lines.length).toBe(100_001);
     expect(lines[1]).toBe(`3,E_TYPE,price,"Column ""price"": ""bad"" is not a number.",s1,${pad},bad`);
-    // 90 MB of failed rows went through; had they been kept, the heap would hold them.
+    // 100 MB of failed rows went through; had they been kept, the heap would hold them.
     expect(run.report['peakHeapUsedBytes']).toBeLessThan(80 * 1024 * 1024);
   }, 180_000);
+
+  it('Ctrl-C stops the import: batches in flight settle, exit 2 with E_ABORTED, and the database holds what the report says', async () => {
+    const path = file(products(300_000));
+    const child = spawn(process.execPath, ['--import', 'tsx', bin, 'import', path, ...target('interrupted'), '--json'], {
+      env: { ...process.env, MONGODB_URI: uri, TSX_TSCONFIG_PATH: tsconfig },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    let sent = false;
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      // Interrupt once rows are landing, as a person watching the progress would.
+      if (!sent && out.includes('"event":"progress"')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    const run = result(code, out, err);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('Stopping: settling the batches in flight');
+    expect(run.report).toMatchObject({ event: 'report', state: 'aborted', error: { code: 'E_ABORTED' }, exitCode: 2 });
+    expect(run.report['rowsWritten']).toBeLessThan(300_000);
+    expect(run.report['rowsRead']).toBe(run.report['rowsWritten'] + run.report['rowsFailed'] + run.report['rowsSkipped']);
+    expect(await db.collection('interrupted').countDocuments()).toBe(run.report['rowsWritten']);
+  }, 120_000);
 });
