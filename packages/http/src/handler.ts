@@ -116,7 +116,7 @@ export function createIngestHandler(options: IngestHandlerOptions): IngestHandle
       starting--;
       started = true;
       if (!entry) res.setHeader('X-Import-Id', target.id);
-      const source = Readable.from(idleGuard(opened.file, o.limits.idleTimeoutMs), { objectMode: false, highWaterMark: 64 * 1024 });
+      const source = Readable.from(idleGuard(opened.file, o.limits.idleTimeoutMs, o.limits.idleMinBytes), { objectMode: false, highWaterMark: 64 * 1024 });
       const report = await pipeline.run(source);
       sendJson(res, 200, report);
     } catch (err) {

@@ -64,10 +64,18 @@ export interface IngestLimits {
    */
   maxConcurrentImports?: number;
   /**
-   * How long an upload may stall (no bytes arriving while the import waits for them), in ms.
+   * How long an upload may stall, in ms of the import waiting for bytes: in every such span it
+   * must deliver at least `idleMinBytes`, or it ends with 408. Time the import spends waiting on
+   * the database does not count.
    * @defaultValue `30000`
    */
   idleTimeoutMs?: number;
+  /**
+   * Bytes an upload must deliver in every `idleTimeoutMs` of waiting, so one that trickles a byte
+   * at a time cannot hold an import slot forever (1 KiB per 30 s is 34 bytes a second).
+   * @defaultValue `1024`
+   */
+  idleMinBytes?: number;
 }
 
 /** @internal */
@@ -178,6 +186,7 @@ export function normalizeHandlerOptions(options: IngestHandlerOptions): Normaliz
       maxFieldBytes: positive('limits.maxFieldBytes', l.maxFieldBytes, 64 * 1024),
       maxConcurrentImports: positive('limits.maxConcurrentImports', l.maxConcurrentImports, 4),
       idleTimeoutMs: positive('limits.idleTimeoutMs', l.idleTimeoutMs, 30_000),
+      idleMinBytes: positive('limits.idleMinBytes', l.idleMinBytes, 1024),
     },
     maxImports: positive('maxImports', options.maxImports, 1000),
     keepEndedMs: positive('keepEndedMs', options.keepEndedMs, 3_600_000),

@@ -318,6 +318,23 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(reply.body.error.code).toBe('E_IDLE_TIMEOUT');
     });
 
+    it('408 for a body that trickles one byte per second: too few bytes per idle window, and nothing written', async () => {
+      const { base, collection } = await serve({ limits: { idleTimeoutMs: 2500 } });
+      let sent = 0;
+      async function* trickle() {
+        for (const byte of 'sku\nA\nB\nC\nD\nE\nF\n') {
+          yield byte;
+          sent++;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+      const reply = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: trickle() });
+      expect(reply.status).toBe(408);
+      expect(reply.body.error).toMatchObject({ code: 'E_IDLE_TIMEOUT', message: expect.stringMatching(/sent only \d bytes in 2500 ms \(at least 1024 are needed\)/) });
+      expect(sent).toBeLessThan(6);
+      expect(await collection.countDocuments()).toBe(0);
+    });
+
     it('408 when a multipart body stalls before its file part', async () => {
       const { base } = await serve({ limits: { idleTimeoutMs: 300 } });
       const form = multipart({ a: 'b' }, { filename: 'x.csv', content: 'a\n1\n' });
