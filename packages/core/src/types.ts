@@ -6,6 +6,11 @@ export const RowFailureCode = {
   E_COLUMN_COUNT: 'E_COLUMN_COUNT',
   /** The record is not valid CSV (a stray quote, a quote never closed) and was skipped. */
   E_CSV_RECORD: 'E_CSV_RECORD',
+  /**
+   * The record holds bytes that are not UTF-8 while the input is read as UTF-8. Nothing is
+   * written in their place; if the file is in another charset, set `csv.encoding`.
+   */
+  E_ENCODING: 'E_ENCODING',
   /** A value does not convert to the type given in `types`. */
   E_TYPE: 'E_TYPE',
   /** The `schema` rejected the row. */

@@ -135,9 +135,9 @@ describe('createCsvParser', () => {
     }
   });
 
-  it('refuses a header with control characters or undecodable bytes', async () => {
+  it('refuses a header with control characters (E_HEADER_INVALID) or bytes that are not UTF-8 (E_ENCODING)', async () => {
     await expect(parse([Buffer.from('a,b\u0001c\n1,2\n')])).rejects.toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID });
-    await expect(parse([Buffer.from([0x61, 0x2c, 0xff, 0x0a, 0x31, 0x2c, 0x32, 0x0a])])).rejects.toMatchObject({ code: IngestErrorCode.E_HEADER_INVALID });
+    await expect(parse([Buffer.from([0x61, 0x2c, 0xff, 0x0a, 0x31, 0x2c, 0x32, 0x0a])])).rejects.toMatchObject({ code: IngestErrorCode.E_ENCODING });
   });
 
   it('reads a tiny file shorter than the signature check', async () => {
@@ -204,6 +204,34 @@ describe('createCsvParser', () => {
 
     it('keeps multi-byte characters split across chunks', async () => {
       expect(rows(await parseEverySplit('k,v\n1,😀€ß\n'))).toEqual([[2, { k: '1', v: '😀€ß' }]]);
+    });
+
+    it('fails the rows that hold bytes that are not UTF-8, at every split, instead of writing U+FFFD', async () => {
+      const bytes = Buffer.concat([
+        Buffer.from('k,v\n1,😀 ok\n2,caf'),
+        Buffer.from([0xe9]), // Latin-1 é in a UTF-8 file
+        Buffer.from(',x\n3,"quoted\n'),
+        Buffer.from([0xed, 0xa0, 0x80]), // an encoded surrogate
+        Buffer.from('"\n4,\uFFFD is fine when it is real UTF-8\n5,last '),
+        Buffer.from([0xf0, 0x9f]), // a character cut off by the end of the file
+      ]);
+      const p = await parseEverySplit(bytes);
+      expect(rows(p)).toEqual([
+        [2, { k: '1', v: '😀 ok' }],
+        [6, { k: '4', v: '\uFFFD is fine when it is real UTF-8' }],
+      ]);
+      expect(p.failures.map((f) => [f.line, f.code])).toEqual([
+        [3, RowFailureCode.E_ENCODING],
+        [4, RowFailureCode.E_ENCODING],
+        [7, RowFailureCode.E_ENCODING],
+      ]);
+      expect(p.failures[0]!.message).toMatch(/not UTF-8 .*pass csv.encoding/);
+    });
+
+    it('refuses a header that is not UTF-8 with E_ENCODING, and reads it with encoding auto', async () => {
+      const bytes = iconv.encode('café,b\n1,2\n', 'windows-1252');
+      await expect(parse([bytes])).rejects.toMatchObject({ code: IngestErrorCode.E_ENCODING, message: expect.stringContaining("csv.encoding: 'auto'") });
+      expect(rows(await parseEverySplit(bytes, { encoding: 'auto' }))).toEqual([[2, { café: '1', b: '2' }]]);
     });
 
     it('reads windows-1252 when told', async () => {

@@ -253,6 +253,21 @@ export class CsvReader {
     this.#pending = undefined;
     this.#lastEndLine = api.info.lines - this.#crlfSkew;
     this.#lastEndBytes = api.info.bytes;
+    this.#invalidBytesBefore(api.info.bytes);
+  }
+
+  /**
+   * The first offset, before `end`, of bytes that are not UTF-8, consuming every such offset.
+   * Invalid bytes are rare; the check is one array length per record.
+   */
+  #invalidBytesBefore(end: number): number | undefined {
+    const invalid = this.#transcoder.invalid;
+    if (invalid === undefined || invalid.length === 0 || invalid[0]! >= end) return undefined;
+    const first = invalid[0]!;
+    let n = 1;
+    while (n < invalid.length && invalid[n]! < end) n++;
+    invalid.splice(0, n);
+    return first;
   }
 
   #onRecord(fields: string[]): void {
@@ -266,14 +281,33 @@ export class CsvReader {
 
     const blank = fields.length === 1 && fields[0] === '';
     const header = this.#header;
+    const invalidAt = this.#invalidBytesBefore(api.info.bytes);
     if (header === undefined) {
       if (blank) return; // blank lines before the header are not rows
+      if (invalidAt !== undefined) {
+        throw new IngestError(
+          IngestErrorCode.E_ENCODING,
+          `The header row on line ${line} is not UTF-8 (near byte ${invalidAt + 1}). Pass csv.encoding: 'auto', or the file's charset such as 'windows-1252'.`,
+          { line },
+        );
+      }
       this.#header = validateHeader(fields, this.#options.maxColumns);
       this.#out.header?.(this.#header);
       return;
     }
     if (blank && this.#options.skipEmptyLines) {
       this.#out.skip(line);
+      return;
+    }
+    if (invalidAt !== undefined) {
+      this.#out.failure(
+        {
+          line,
+          code: RowFailureCode.E_ENCODING,
+          message: `The row holds bytes that are not UTF-8 (near byte ${invalidAt + 1} of the input); it was not written. If the file is not UTF-8, pass csv.encoding ('auto', 'windows-1252', ...).`,
+        },
+        fields,
+      );
       return;
     }
     const width = header.length;

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
+import { Utf8Checker } from './utf8-check.js';
 
 /** Turns input bytes of one charset into UTF-8 bytes, chunk by chunk. @internal */
 export interface Transcoder {
@@ -9,6 +10,11 @@ export interface Transcoder {
   end(): Buffer;
   /** The charset in use, once known. */
   readonly charset: string | undefined;
+  /**
+   * For UTF-8 input: offsets in the output where bytes that are not UTF-8 start, oldest first.
+   * The reader fails the rows that hold them, rather than writing U+FFFD in their place.
+   */
+  readonly invalid: number[] | undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -16,19 +22,21 @@ const EMPTY = Buffer.alloc(0);
 const SNIFF_BYTES = 64 * 1024;
 
 /**
- * Drops a UTF-8 BOM and passes every other byte through untouched: the parser reads UTF-8
- * bytes directly, so the common case costs no decoding.
+ * Drops a UTF-8 BOM and passes every other byte through undecoded: the parser reads UTF-8 bytes
+ * directly, so the common case costs no decoding, only a validity check.
  */
 function utf8Passthrough(): Transcoder {
   let head: Buffer | undefined = EMPTY;
+  const checker = new Utf8Checker();
   const settle = (bytes: Buffer): Buffer => {
     head = undefined;
-    return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes;
+    return checker.write(bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes);
   };
   return {
     charset: 'utf8',
+    invalid: checker.invalid,
     write(chunk) {
-      if (head === undefined) return chunk;
+      if (head === undefined) return checker.write(chunk);
       const bytes = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
       // A BOM split across 1-byte chunks must still be recognised.
       if (bytes.length < 3 && isBomPrefix(bytes)) {
@@ -38,7 +46,9 @@ function utf8Passthrough(): Transcoder {
       return settle(bytes);
     },
     end() {
-      return head === undefined ? EMPTY : settle(head);
+      const last = head === undefined ? EMPTY : settle(head);
+      const tail = checker.end();
+      return tail.length === 0 ? last : Buffer.concat([last, tail]);
     },
   };
 }
@@ -54,6 +64,7 @@ function iconvTranscoder(charset: string): Transcoder {
   const decoder = iconv.getDecoder(charset);
   return {
     charset,
+    invalid: undefined,
     write: (chunk) => Buffer.from(decoder.write(chunk), 'utf8'),
     end: () => Buffer.from(decoder.end() ?? '', 'utf8'),
   };
@@ -92,6 +103,9 @@ function autoTranscoder(): Transcoder {
   return {
     get charset() {
       return chosen?.charset;
+    },
+    get invalid() {
+      return chosen?.invalid;
     },
     write(chunk) {
       if (chosen) return chosen.write(chunk);

@@ -1,0 +1,91 @@
+import { isUtf8 } from 'node:buffer';
+
+/**
+ * Length of a UTF-8 sequence cut off by the end of `bytes` (0 when the last character is whole):
+ * the bytes to hold back until the next chunk completes it.
+ * @internal
+ */
+export function incompleteTail(bytes: Uint8Array): number {
+  const end = bytes.length;
+  for (let back = 1; back <= 3 && back <= end; back++) {
+    const b = bytes[end - back]!;
+    if ((b & 0xc0) === 0x80) continue; // a continuation byte: the lead is further back
+    const need = b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 && b < 0xe0 ? 2 : 1;
+    return need > back ? back : 0;
+  }
+  return 0;
+}
+
+/**
+ * Offsets in `bytes` where a byte sequence that is not UTF-8 starts (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF). Called only for the rare chunk `isUtf8` refuses.
+ * @internal
+ */
+export function invalidUtf8Offsets(bytes: Uint8Array): number[] {
+  const bad: number[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) need = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      if (b === 0xe0) lo = 0xa0;
+      else if (b === 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      if (b === 0xf0) lo = 0x90;
+      else if (b === 0xf4) hi = 0x8f;
+    } else {
+      bad.push(i++);
+      continue;
+    }
+    let ok = true;
+    for (let k = 1; ok && k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) ok = false;
+    }
+    if (ok) i += need + 1;
+    else bad.push(i++);
+  }
+  return bad;
+}
+
+/**
+ * Checks a UTF-8 byte stream chunk by chunk without decoding it: `write` returns the bytes that
+ * are complete and notes where invalid sequences start, as offsets from the start of the stream,
+ * in `invalid` (ascending). Valid chunks cost one `isUtf8` call, which is SIMD in Node.js.
+ * @internal
+ */
+export class Utf8Checker {
+  /** Stream offsets where an invalid sequence starts, oldest first; the reader consumes them. */
+  readonly invalid: number[] = [];
+  #carry: Buffer | undefined;
+  #offset = 0;
+
+  write(chunk: Buffer): Buffer {
+    const bytes = this.#carry === undefined ? chunk : Buffer.concat([this.#carry, chunk]);
+    this.#carry = undefined;
+    const cut = incompleteTail(bytes);
+    const body = cut === 0 ? bytes : bytes.subarray(0, bytes.length - cut);
+    if (cut > 0) this.#carry = Buffer.from(bytes.subarray(bytes.length - cut));
+    if (!isUtf8(body)) for (const at of invalidUtf8Offsets(body)) this.invalid.push(this.#offset + at);
+    this.#offset += body.length;
+    return body;
+  }
+
+  /** The held bytes at the end of input: a character cut off by the end of the file is invalid. */
+  end(): Buffer {
+    const tail = this.#carry ?? Buffer.alloc(0);
+    this.#carry = undefined;
+    if (tail.length > 0) this.invalid.push(this.#offset);
+    this.#offset += tail.length;
+    return tail;
+  }
+}
