@@ -6,6 +6,7 @@ import { MongoClient, type Collection, type Db } from 'mongodb';
 import { mongoSink, type IngestReport } from '@anti-oom/core';
 import type { IngestHandlerOptions } from '@anti-oom/http';
 import { openTestDb } from '@anti-oom/testing/test-db';
+import { reliabilityCase } from '@anti-oom/testing/reliability';
 import { csvRows, followEvents, multipart, send } from './client.js';
 
 /** Starts a real server on port 0 with the adapter under test; `base` is the URL of the import routes. */
@@ -130,12 +131,14 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
     });
 
     it('400 for a PNG uploaded as a CSV file; nothing written', async () => {
+      const c = reliabilityCase({ area: 'input', name: `a PNG uploaded as a CSV file in a multipart form (${adapter})`, checked: '400 E_CSV_MALFORMED naming the PNG signature; nothing written' });
       const { base, collection } = await serve();
       const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(5000, 7)]);
       const form = multipart({}, { filename: 'photo.csv', content: png });
       const reply = await send(base, { headers: { 'Content-Type': form.contentType }, body: form.body });
       expect(reply.status).toBe(400);
       expect(reply.body.error).toMatchObject({ code: 'E_CSV_MALFORMED', message: expect.stringMatching(/PNG/) });
+      c.outcome(`400 ${reply.body.error.code}: "${reply.body.error.message}"`);
       expect(await collection.countDocuments()).toBe(0);
     });
 
@@ -223,6 +226,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
     });
 
     it('DELETE cancels a running import: it ends aborted, balanced, and the database holds rowsWritten', async () => {
+      const c = reliabilityCase({ area: 'abort', name: `DELETE on a running import (${adapter})`, checked: 'the upload answers 499 E_ABORTED with the report; aborted, balanced; the database holds rowsWritten' });
       const { base, collection } = await serve();
       const origin = new URL(base).origin;
       const { links } = (await send(base, {})).body;
@@ -240,10 +244,12 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(reply.body.report.state).toBe('aborted');
       balanced(reply.body.report);
       expect(await collection.countDocuments()).toBe(reply.body.report.rowsWritten);
+      c.outcome(`499 E_ABORTED after ${reply.body.report.rowsWritten.toLocaleString('en')} rows written; balanced; database matches`);
       expect((await send(origin + links.status, { method: 'DELETE' })).status).toBe(409);
     });
 
     it('a socket destroyed mid-upload aborts the import; the server goes on serving', async () => {
+      const c = reliabilityCase({ area: 'abort', name: `the uploading client's socket destroyed mid-upload (${adapter})`, checked: 'the import ends aborted and balanced; the database holds rowsWritten; the server serves the next upload' });
       const { base, collection } = await serve();
       const origin = new URL(base).origin;
       const { links } = (await send(base, {})).body;
@@ -265,10 +271,12 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       balanced(status.report);
       expect(await collection.countDocuments()).toBe(status.report.rowsWritten);
       const after = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'sku\nZ\n' });
+      c.outcome(`aborted after ${status.report.rowsWritten.toLocaleString('en')} rows; balanced; next upload 200`);
       expect(after.status).toBe(200);
     });
 
     it('a client cutting the connection at 20 random byte offsets: each import ends aborted, balanced and matching the database; timers and heap come back', async () => {
+      const c = reliabilityCase({ area: 'abort', name: `a client cutting the connection at 20 random byte offsets (${adapter})`, checked: 'every import ends aborted and balanced; the database holds the sum of rowsWritten; active timers back to baseline; heap within 32 MB of baseline' });
       const { base, collection } = await serve();
       const origin = new URL(base).origin;
       const body = Buffer.from(`sku,name,price\n${Array.from({ length: 20_000 }, (_, i) => `c${i},n${i},${i}`).join('\n')}\n`);
@@ -303,6 +311,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       await new Promise((r) => setTimeout(r, 100));
       expect(timers()).toBeLessThanOrEqual(timersBefore);
       global.gc?.();
+      c.outcome(`20 of 20 aborted and balanced; ${written.toLocaleString('en')} rows written in all = database; timers ${timers()} ≤ ${timersBefore}; heap +${Math.max(0, Math.round((process.memoryUsage().heapUsed - heapBefore) / 1048576))} MB`);
       expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(32 * 1024 * 1024);
     });
 
@@ -319,6 +328,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
     });
 
     it('408 for a body that trickles one byte per second: too few bytes per idle window, and nothing written', async () => {
+      const c = reliabilityCase({ area: 'input', name: `a body that trickles one byte per second (${adapter})`, checked: '408 E_IDLE_TIMEOUT once a 2.5 s idle window brings fewer than 1 KiB; nothing written' });
       const { base, collection } = await serve({ limits: { idleTimeoutMs: 2500 } });
       let sent = 0;
       async function* trickle() {
@@ -332,6 +342,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(reply.status).toBe(408);
       expect(reply.body.error).toMatchObject({ code: 'E_IDLE_TIMEOUT', message: expect.stringMatching(/sent only \d bytes in 2500 ms \(at least 1024 are needed\)/) });
       expect(sent).toBeLessThan(6);
+      c.outcome(`408 after ${sent} bytes: "${reply.body.error.message}"`);
       expect(await collection.countDocuments()).toBe(0);
     });
 
