@@ -9,6 +9,7 @@ import {
   isIngestError,
   mongoSink,
   RowFailureCode,
+  type BatchWriter,
   type IngestError,
   type IngestReport,
   type IngestSnapshot,
@@ -255,6 +256,29 @@ describe('createIngestPipeline against the real server', () => {
     expect(err.code).toBe(IngestErrorCode.E_ABORTED);
     expect(err.report).toMatchObject({ state: 'aborted', rowsRead: 10, rowsWritten: 0, rowsFailed: 10 });
     expect(err.report!.failures.every((f) => f.code === RowFailureCode.E_UNCONFIRMED)).toBe(true);
+  });
+
+  it('a batch refused after an attempt lost in transit is reported unconfirmed, not as never written', async () => {
+    // Found by the writer-fault property: the lost attempt had landed, yet the rows were reported E_WRITE.
+    const c = fresh();
+    const real = mongoSink(c);
+    const faults = ['ok', 'lost-after-write', 'refused'];
+    let call = 0;
+    const writer: BatchWriter = {
+      ...real,
+      async write(batch, attempt) {
+        const fault = faults[call++];
+        if (fault === 'refused') throw Object.assign(new Error('refused'), { name: 'MongoServerError', code: 13 });
+        const result = await real.write(batch, attempt);
+        if (fault === 'lost-after-write') throw Object.assign(new Error('connection reset after the write'), { name: 'MongoNetworkError' });
+        return result;
+      },
+    };
+    const err = await rejection(createIngestPipeline({ sink: writer, batch: { size: 2 }, concurrency: 1, retry: { minDelayMs: 1 } }).run(['sku\nA\nB\nC\n']));
+    expect(err.code).toBe(IngestErrorCode.E_SINK);
+    expect(err.report).toMatchObject({ rowsWritten: 2, rowsFailed: 1 });
+    expect(err.report!.failures.map((f) => [f.line, f.code])).toEqual([[4, RowFailureCode.E_UNCONFIRMED]]);
+    expect(await c.countDocuments()).toBe(3);
   });
 
   it('an already-aborted signal reads nothing', async () => {

@@ -23,8 +23,8 @@ export interface BulkSinkOptions {
  * `concurrency` batches unacknowledged, the next write waits, and so does everything upstream.
  *
  * Events: `batchWritten` (result, batch) after each acknowledgement; `batchRefused` (error, batch,
- * transient) when a batch fails for good, just before the stream errors with `E_SINK` (`transient`:
- * the database stayed unreachable, so some of the batch may have landed); `retry`
+ * inTransit) when a batch fails for good, just before the stream errors with `E_SINK` (`inTransit`:
+ * some attempt failed in transit, so some of the batch may have landed); `retry`
  * (error, batch, attempt) before each retry.
  */
 export interface BulkSink extends Writable {
@@ -71,7 +71,7 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
    * last error otherwise, including when an abort cut the retries short after a failed attempt:
    * that attempt may have written part of the batch.
    */
-  async function attemptAll(batch: Batch): Promise<WriteResult | undefined> {
+  async function attemptAll(batch: Batch, state: { inTransit: boolean }): Promise<WriteResult | undefined> {
     let settled: WriteResult | undefined;
     let lastFailure: unknown;
     const attemptSignal = signal ?? new AbortController().signal;
@@ -92,6 +92,8 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
           shouldRetry: ({ error }) => isTransient(error),
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
             lastFailure = error;
+            // A write that failed in transit may have landed, whatever later attempts say.
+            if (isTransient(error)) state.inTransit = true;
             if (retriesLeft > 0 && isTransient(error)) sink.emit('retry', error, batch, attemptNumber);
           },
         },
@@ -109,8 +111,9 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
 
   async function writeBatch(batch: Batch): Promise<void> {
     let result: WriteResult | undefined;
+    const state = { inTransit: false };
     try {
-      result = await attemptAll(batch);
+      result = await attemptAll(batch, state);
     } catch (err) {
       const transient = isTransient(err);
       const reason = err instanceof Error ? err.message : String(err);
@@ -130,7 +133,8 @@ export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {
         { cause: err },
       );
       // Every refused batch is reported, so its rows are accounted for; the first one ends the stream.
-      sink.emit('batchRefused', refusal, batch, transient);
+      // Refused after an attempt lost in transit, the batch may be partly in the database.
+      sink.emit('batchRefused', refusal, batch, transient || state.inTransit);
       if (failure === undefined) {
         failure = refusal;
         sink.destroy(failure);
