@@ -35,10 +35,14 @@ const json = join(out, 'results.json');
 const env = { ...process.env, ...(values.full ? { LOAD_ROWS: '100000' } : {}) };
 let log = '';
 const status = await new Promise((done) => {
-  const child = spawn(join(root, 'node_modules', '.bin', 'vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`, ...FILES], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(join(root, 'node_modules', '.bin', 'vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`, ...FILES], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (chunk) => {
     log += chunk;
     process.stdout.write(chunk);
+  });
+  child.stderr.on('data', (chunk) => {
+    log += chunk;
+    process.stderr.write(chunk);
   });
   child.on('close', done);
 });

@@ -71,7 +71,7 @@ describe('hostile uploads through the node:http handler', () => {
   }, 120_000);
 
   it('a row failure message carrying "\\n\\ndata: " and a forged done event stays inside its own SSE event', async () => {
-    const c = reliabilityCase({ area: 'input', name: 'a value crafted to break SSE framing ("\\n\\nevent: done\\ndata: …") that ends up in a row failure message', checked: 'the watcher sees one rowFailure event holding the whole text, one genuine done event last, and nothing forged' });
+    const c = reliabilityCase({ area: 'input', name: 'a value crafted to break SSE framing ("\\n\\nevent: done\\ndata: …") that ends up in a row failure message', checked: 'the watcher sees one rowFailure event whose message holds the crafted lines, one genuine done event last, and no forged event or id' });
     const collection = db.collection(`u${n++}`);
     const { base } = await serve({ progressIntervalMs: 10, pipeline: () => ({ sink: mongoSink(collection), types: { price: 'number' } }) });
     const evil = '1\n\nevent: done\ndata: {"forged":true}\n\nid: 999\nretry: 1\r\n\r\ndata: x';

@@ -1,4 +1,4 @@
-import { getCurrentTest } from 'vitest/suite';
+import { TestRunner } from 'vitest';
 
 /** One row of docs/reliability.md, attached to the test that checks it. */
 export interface ReliabilityCase {
@@ -18,7 +18,7 @@ export interface ReliabilityCase {
  * failing test is listed as failed, with its error, instead of vanishing.
  */
 export function reliabilityCase(c: Omit<ReliabilityCase, 'outcome'>): { outcome(text: string): void } {
-  const test = getCurrentTest();
+  const test = TestRunner.getCurrentTest();
   if (test === undefined) throw new Error('reliabilityCase() must be called inside a test');
   const meta: ReliabilityCase = { ...c };
   (test.meta as { reliability?: ReliabilityCase }).reliability = meta;
