@@ -1,7 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import iconv from 'iconv-lite';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCsvParser, IngestErrorCode, RowFailureCode, type CsvParserOptions, type CsvRecord, type RowFailure } from '../src/index.js';
 import { chunksOf } from './helpers.js';
 
@@ -11,9 +11,12 @@ interface Parsed {
   skipped: number[];
 }
 
+/** The engine the tests of the current describe block run with. */
+let engine: 'csv-parse' | 'fast' = 'csv-parse';
+
 async function parse(chunks: Buffer[], options: CsvParserOptions = {}): Promise<Parsed> {
   const out: Parsed = { records: [], failures: [], skipped: [] };
-  const parser = createCsvParser({ ...options, onRowFailure: (f) => out.failures.push(f), onSkip: (l) => out.skipped.push(l) });
+  const parser = createCsvParser({ engine, ...options, onRowFailure: (f) => out.failures.push(f), onSkip: (l) => out.skipped.push(l) });
   await pipeline(
     Readable.from(chunks, { objectMode: false }),
     parser,
@@ -40,7 +43,11 @@ async function parseEverySplit(input: Buffer | string, options: CsvParserOptions
 
 const rows = (p: Parsed) => p.records.map((r) => [r.line, r.row]);
 
-describe('createCsvParser', () => {
+describe.each(['csv-parse', 'fast'] as const)('createCsvParser, %s engine', (name) => {
+  beforeAll(() => {
+    engine = name;
+  });
+
   it('gives each record the physical line it starts on, across quoted line breaks and blank lines', async () => {
     const p = await parseEverySplit('id,text\n1,plain\n2,"two\nlines"\n\n3,"a\r\nb\r\nc"\n4,last');
     expect(rows(p)).toEqual([
@@ -169,7 +176,12 @@ describe('createCsvParser', () => {
     expect(row).toEqual({ toString: '1', valueOf: '2' });
   });
 
-  it('trims fields when asked', async () => {
+  it('trims fields when asked (csv-parse engine); the fast engine says it cannot, at construction', async () => {
+    if (engine === 'fast') {
+      expect(() => createCsvParser({ engine, trim: true })).toThrow(/csv.trim.*'csv-parse' engine to trim/);
+      expect(() => createCsvParser({ engine, escape: '\\' })).toThrow(/csv.escape/);
+      return;
+    }
     const p = await parseEverySplit('a , b\n 1 , " 2 " \n', { trim: true });
     expect(rows(p)).toEqual([[2, { a: '1', b: ' 2 ' }]]);
   });

@@ -56,7 +56,7 @@ async function importFile(path: string, collection: Collection, options: Partial
   global.gc?.();
   const before = process.memoryUsage().heapUsed;
   const failures: RowFailure[] = [];
-  const pipeline = createIngestPipeline({ sink: mongoSink(collection), memory: { intervalMs: 20 }, ...options });
+  const pipeline = createIngestPipeline({ sink: mongoSink(collection), memory: { intervalMs: 20 }, csv: { engine }, ...options });
   pipeline.on('rowFailure', (f) => failures.push(f));
   let report: IngestReport;
   let error: Outcome['error'];
@@ -119,9 +119,16 @@ const fatal: FatalCase[] = [
   ).map(([column, message]) => ({ name: `a header naming a column ${JSON.stringify(column)}`, file: `sku,${column}\nA,1\n`, code: 'E_HEADER_INVALID', message })),
 ];
 
-describe('hostile input through the pipeline into the real server', () => {
+/** The parser engine of the describe block running. */
+let engine: 'csv-parse' | 'fast' = 'csv-parse';
+
+describe.each(['csv-parse', 'fast'] as const)('hostile input through the pipeline into the real server, %s engine', (name) => {
+  beforeAll(() => {
+    engine = name;
+  });
+
   it.each(fatal)('$name: ends with $code before writing anything', async ({ name, file, code, message }) => {
-    const c = reliabilityCase({ area: 'input', name, checked: `import fails with ${code} and a message saying what to do; nothing written; heap growth < ${mb(HEAP_BOUND)}` });
+    const c = reliabilityCase({ area: 'input', name: `${name} (${engine} engine)`, checked: `import fails with ${code} and a message saying what to do; nothing written; heap growth < ${mb(HEAP_BOUND)}` });
     const o = await importFile(await writeInput(`fatal-${n}.csv`, file), fresh());
     expect(o.error?.code).toBe(code);
     expect(o.error?.message).toMatch(message);
@@ -166,7 +173,7 @@ describe('hostile input through the pipeline into the real server', () => {
   it.each(rowCases)('$name: the bad rows fail with their lines, the rest is written', async ({ name, file, written, failures, skipped, message, options }) => {
     const c = reliabilityCase({
       area: 'input',
-      name,
+      name: `${name} (${engine} engine)`,
       checked: failures.length ? `import completes; ${failures.map(([l, code]) => `line ${l} ${code}`).join(', ')}; the other rows written` : 'import completes; every row written',
     });
     const o = await importFile(await writeInput(`rows-${n}.csv`, file), fresh(), options);
@@ -181,7 +188,7 @@ describe('hostile input through the pipeline into the real server', () => {
   it.each<MongoSinkMode>(['insert', 'upsert', 'merge'])(
     'json values with $ keys (%s mode) fail their rows and never reach the server as operators',
     async (mode) => {
-      const c = reliabilityCase({ area: 'input', name: `a json column holding {"$set": …} and nested {"$gt": …}, ${mode} mode`, checked: 'the rows fail with E_TYPE; the documents in the database are exactly the good rows, untouched by any operator' });
+      const c = reliabilityCase({ area: 'input', name: `a json column holding {"$set": …} and nested {"$gt": …}, ${mode} mode (${engine} engine)`, checked: 'the rows fail with E_TYPE; the documents in the database are exactly the good rows, untouched by any operator' });
       const collection = fresh();
       await collection.insertOne({ sku: 'victim', role: 'user', meta: { ok: true } });
       const file = [

@@ -62,10 +62,20 @@ export interface CsvOptions {
    * @defaultValue `'utf8'`
    */
   encoding?: string;
+  /**
+   * The tokenizer. `'csv-parse'` is the well-known csv-parse state machine; `'fast'` is
+   * Anti-OOM's own, several times faster, which scans for delimiters, quotes and line ends with
+   * native string search and splits quote-free lines in one call. Both give the same records,
+   * line numbers and failures (the test suite runs both on the same inputs). `'fast'` does not
+   * support `trim`, nor an `escape` other than the quote; asking for them throws at construction.
+   * @defaultValue `'csv-parse'`
+   */
+  engine?: 'csv-parse' | 'fast';
 }
 
 /** {@link CsvOptions} with every default filled in and every value checked. @internal */
 export interface NormalizedCsvOptions {
+  engine: 'csv-parse' | 'fast';
   delimiter: string | 'auto';
   quote: string | null;
   escape: string | null;
@@ -126,12 +136,24 @@ export function normalizeCsvOptions(options: CsvOptions = {}): NormalizedCsvOpti
     );
   }
 
+  const engine = options.engine ?? 'csv-parse';
+  if (engine !== 'csv-parse' && engine !== 'fast') throw invalidOption('csv.engine', "'csv-parse' or 'fast'", engine);
+  const trim = checkBoolean('csv.trim', options.trim, false);
+  if (engine === 'fast') {
+    if (trim) throw invalidOption('csv.trim', "false with csv.engine 'fast' (use the 'csv-parse' engine to trim fields)", trim);
+    if (quote !== null && quote.length !== 1) throw invalidOption('csv.quote', "one character with csv.engine 'fast'", quote);
+    if (quote !== null && escape !== quote) {
+      throw invalidOption('csv.escape', "the quote character with csv.engine 'fast' (use the 'csv-parse' engine for another escape)", escape);
+    }
+  }
+
   return {
+    engine,
     delimiter,
     quote,
     escape,
     columns,
-    trim: checkBoolean('csv.trim', options.trim, false),
+    trim,
     skipEmptyLines: checkBoolean('csv.skipEmptyLines', options.skipEmptyLines, true),
     relaxColumnCount: checkBoolean('csv.relaxColumnCount', options.relaxColumnCount, false),
     maxRecordBytes: checkPositiveInt('csv.maxRecordBytes', options.maxRecordBytes, 1024 * 1024),
