@@ -96,6 +96,7 @@ async function parseScenario(): Promise<ScenarioResult[]> {
         measure('papaparse, header: true', 'papaparse', file),
         measure('udsv, string objects', 'udsv', file),
         measure('createCsvParser (default engine)', 'anti-oom-parser', file),
+        measure('createCsvParser, fast engine', 'anti-oom-parser-fast', file, { engine: 'fast' }),
       ],
     });
   }
@@ -110,7 +111,11 @@ async function pipelineScenario(): Promise<ScenarioResult[]> {
     out.push({
       name: `pipeline-${shape}`,
       title: `Pipeline to a sink that acknowledges at once: ${shape} file, ${sizeLabel(mainSize)}`,
-      variants: [measure('hand-rolled (csv-parse columns+trim, batches of 1000, awaited writes)', 'hand-rolled-null', file), measure('createIngestPipeline (default engine)', 'anti-oom-null', file)],
+      variants: [
+        measure('hand-rolled (csv-parse columns+trim, batches of 1000, awaited writes)', 'hand-rolled-null', file),
+        measure('createIngestPipeline (default engine)', 'anti-oom-null', file),
+        measure('createIngestPipeline, fast engine', 'anti-oom-null-fast', file, { engine: 'fast' }),
+      ],
     });
   }
   return out;
@@ -125,6 +130,7 @@ async function databaseScenario(server: MongoServer, mongoimport: ReturnType<typ
     measure('createIngestPipeline, concurrency 1', 'anti-oom-db', file, { uri: server.uri, concurrency: 1 }, dbRuns),
     measure('createIngestPipeline, concurrency 2', 'anti-oom-db', file, { uri: server.uri, concurrency: 2 }, dbRuns),
     measure('createIngestPipeline, concurrency 4', 'anti-oom-db', file, { uri: server.uri, concurrency: 4 }, dbRuns),
+    measure('createIngestPipeline, concurrency 2, fast engine', 'anti-oom-db-fast', file, { uri: server.uri, concurrency: 2, engine: 'fast' }, dbRuns),
     measure('hand-rolled (batches of 1000, awaited insertMany)', 'hand-rolled-db', file, { uri: server.uri }, dbRuns),
     measure('naive (readFileSync + sync parse, full heap)', 'naive-db', file, { uri: server.uri }, dbRuns),
   ];

@@ -61,7 +61,7 @@ const variants = {
   async 'anti-oom-parser'() {
     const { createCsvParser } = await core();
     let rows = 0;
-    for await (const records of read().pipe(createCsvParser({ emit: 'chunk' }))) rows += records.length;
+    for await (const records of read().pipe(createCsvParser({ emit: 'chunk', engine: options.engine }))) rows += records.length;
     return { rows };
   },
   async 'hand-rolled-null'() {
@@ -69,13 +69,13 @@ const variants = {
   },
   async 'anti-oom-null'() {
     const { createIngestPipeline } = await core();
-    const report = await createIngestPipeline({ sink: nullWriter, memory: false, ping: false }).run(read());
+    const report = await createIngestPipeline({ sink: nullWriter, memory: false, ping: false, csv: { engine: options.engine } }).run(read());
     return { rows: report.rowsWritten };
   },
   async 'anti-oom-db'() {
     const { createIngestPipeline, mongoSink } = await core();
     return withCollection(async (collection) => {
-      const report = await createIngestPipeline({ sink: mongoSink(collection), concurrency: options.concurrency ?? 2, memory: false }).run(read());
+      const report = await createIngestPipeline({ sink: mongoSink(collection), concurrency: options.concurrency ?? 2, memory: false, csv: { engine: options.engine } }).run(read());
       return { rows: report.rowsWritten };
     });
   },
@@ -153,6 +153,10 @@ async function withCollection(fn) {
   }
 }
 
+// The fast-engine variants run the same code with { engine: 'fast' } in their options.
+variants['anti-oom-parser-fast'] = variants['anti-oom-parser'];
+variants['anti-oom-null-fast'] = variants['anti-oom-null'];
+variants['anti-oom-db-fast'] = variants['anti-oom-db'];
 const run = variants[variant];
 if (!run) {
   console.error(`unknown variant ${variant}; one of ${Object.keys(variants).join(', ')}`);

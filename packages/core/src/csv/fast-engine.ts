@@ -33,7 +33,6 @@ export class FastEngine implements CsvEngine {
   readonly #records: RecordHandler;
   readonly #max: number;
   readonly #delimiter: string;
-  readonly #delimiterCode: number;
   readonly #quote: string | null;
   readonly #quoteCode: number;
   /** Text from the start of the first record not yet complete. */
@@ -49,7 +48,6 @@ export class FastEngine implements CsvEngine {
     this.#records = records;
     this.#max = options.maxRecordBytes;
     this.#delimiter = delimiter;
-    this.#delimiterCode = delimiter.charCodeAt(0);
     this.#quote = options.quote;
     this.#quoteCode = options.quote === null ? -1 : options.quote.charCodeAt(0);
   }
@@ -72,55 +70,68 @@ export class FastEngine implements CsvEngine {
   #scan(end: boolean): void {
     const text = this.#text;
     const n = text.length;
-    const delimiter = this.#delimiter;
-    const quote = this.#quote;
     const records = this.#records;
     const ascii = this.#ascii;
+    const dl = this.#delimiter.length;
+    const next: Finders = {
+      delimiter: new NextOf(text, this.#delimiter),
+      quote: new NextOf(text, this.#quote),
+      cr: new NextOf(text, '\r'),
+      lf: new NextOf(text, '\n'),
+    };
     let pos = 0;
     let line = this.#line;
     let offset = this.#offset;
-    let nextQuote = quote === null ? n : indexOr(text, quote, 0, n);
-    let nextCR = indexOr(text, '\r', 0, n);
     while (pos < n) {
-      if (nextCR < pos) nextCR = indexOr(text, '\r', pos, n);
-      if (nextQuote < pos) nextQuote = indexOr(text, quote!, pos, n);
-      const lf = indexOr(text, '\n', pos, n);
-      const eol = lf < nextCR ? lf : nextCR;
+      const lf = next.lf.from(pos);
+      const cr = next.cr.from(pos);
+      const eol = lf < cr ? lf : cr;
       let fields: string[];
-      let next: number;
+      let after: number;
       let breaks = 0;
       let terminated: boolean;
       let broken: Scanned['broken'];
-      if (nextQuote < eol) {
-        const scanned = this.#scanQuoted(text, pos, end);
+      if (next.quote.from(pos) < eol) {
+        const scanned = this.#scanQuoted(text, pos, end, next);
         if (scanned === undefined) break;
-        ({ fields, next, breaks, terminated, broken } = scanned);
+        ({ fields, next: after, breaks, terminated, broken } = scanned);
       } else {
         if (eol === n) {
           if (!end) break;
-          next = n;
+          after = n;
           terminated = false;
         } else if (eol === lf) {
-          next = eol + 1;
+          after = eol + 1;
           terminated = true;
         } else if (eol + 1 < n) {
-          next = text.charCodeAt(eol + 1) === LF ? eol + 2 : eol + 1;
+          after = text.charCodeAt(eol + 1) === LF ? eol + 2 : eol + 1;
           terminated = true;
         } else {
           // A CR at the end of the chunk may be the first half of a CRLF.
           if (!end) break;
-          next = n;
+          after = n;
           terminated = true;
         }
-        fields = text.slice(pos, eol).split(delimiter);
+        // The fields, each sliced straight from the chunk at the delimiters found.
+        fields = [];
+        let from = pos;
+        for (;;) {
+          const at = next.delimiter.from(from);
+          if (at >= eol) {
+            fields.push(text.slice(from, eol));
+            break;
+          }
+          fields.push(text.slice(from, at));
+          from = at + dl;
+        }
       }
-      const size = ascii ? next - pos : Buffer.byteLength(text.slice(pos, next));
+      const size = ascii ? after - pos : Buffer.byteLength(text.slice(pos, after));
       if (size > this.#max) throw records.tooLarge(line);
       offset += size;
       if (broken === undefined) records.record(fields, line, offset);
       else records.broken(line, broken.code, broken.column, offset);
       line += breaks + (terminated ? 1 : 0);
-      pos = next;
+      pos = after;
     }
     this.#text = pos === n ? '' : pos === 0 ? text : text.slice(pos);
     if (pos > 0) this.#ascii = ascii;
@@ -131,16 +142,13 @@ export class FastEngine implements CsvEngine {
   }
 
   /**
-   * Scans one record that holds a quote, from `start`, character by character. Returns
-   * `undefined` when the record may continue past the end of the text (more input will come).
+   * Scans one record that holds a quote, from `start`. Returns `undefined` when the record may
+   * continue past the end of the text (more input will come).
    */
-  #scanQuoted(text: string, start: number, end: boolean): Scanned | undefined {
+  #scanQuoted(text: string, start: number, end: boolean, next: Finders): Scanned | undefined {
     const n = text.length;
     const q = this.#quoteCode;
-    const quote = this.#quote!;
-    const d = this.#delimiterCode;
-    const delimiter = this.#delimiter;
-    const dl = delimiter.length;
+    const dl = this.#delimiter.length;
     const fields: string[] = [];
     let breaks = 0;
     let broken: Scanned['broken'];
@@ -151,10 +159,9 @@ export class FastEngine implements CsvEngine {
       let from = i;
       if (i < n && text.charCodeAt(i) === q) {
         let segment = i + 1;
-        let j = segment;
         for (;;) {
-          const k = text.indexOf(quote, j);
-          if (k === -1) {
+          const k = next.quote.from(segment);
+          if (k >= n) {
             if (!end) return undefined;
             // Never closed: the rest of the input is this record.
             breaks += countBreaks(text, i + 1, n);
@@ -164,12 +171,11 @@ export class FastEngine implements CsvEngine {
           if (k + 1 >= n && !end) return undefined; // a doubled quote may be split across chunks
           if (k + 1 < n && text.charCodeAt(k + 1) === q) {
             value += text.slice(segment, k + 1);
-            j = k + 2;
-            segment = j;
+            segment = k + 2;
             continue;
           }
           value += text.slice(segment, k);
-          breaks += countBreaks(text, i + 1, k);
+          if (next.lf.from(i + 1) < k || next.cr.from(i + 1) < k) breaks += countBreaks(text, i + 1, k);
           i = k + 1;
           break;
         }
@@ -177,12 +183,12 @@ export class FastEngine implements CsvEngine {
           fields.push(value);
           return { fields, next: n, breaks, terminated: false, broken };
         }
-        const c = text.charCodeAt(i);
-        if (c === d && (dl === 1 || text.startsWith(delimiter, i))) {
+        if (next.delimiter.from(i) === i) {
           fields.push(value);
           i += dl;
           continue;
         }
+        const c = text.charCodeAt(i);
         if (c === LF || c === CR) {
           fields.push(value);
           return this.#terminate(text, i, fields, breaks, broken, end);
@@ -191,25 +197,31 @@ export class FastEngine implements CsvEngine {
         broken ??= { code: 'CSV_INVALID_CLOSING_QUOTE', column: fields.length };
         from = i;
       }
-      // An unquoted field, or the rest of a broken one.
+      // An unquoted field, or the rest of a broken one: up to the next delimiter or line end.
       for (;;) {
-        if (i >= n) {
+        const d = next.delimiter.from(i);
+        const lf = next.lf.from(i);
+        const cr = next.cr.from(i);
+        let stop = d < lf ? d : lf;
+        if (cr < stop) stop = cr;
+        const qa = next.quote.from(i);
+        if (qa < stop) {
+          // A quote inside an unquoted field is content, but the record is broken.
+          broken ??= { code: 'INVALID_OPENING_QUOTE', column: fields.length };
+          i = qa + 1;
+          continue;
+        }
+        if (stop >= n) {
           if (!end) return undefined;
-          fields.push(value + text.slice(from, i));
+          fields.push(value + text.slice(from, n));
           return { fields, next: n, breaks, terminated: false, broken };
         }
-        const c = text.charCodeAt(i);
-        if (c === d && (dl === 1 || text.startsWith(delimiter, i))) {
-          fields.push(value + text.slice(from, i));
-          i += dl;
+        fields.push(value + text.slice(from, stop));
+        if (stop === d) {
+          i = d + dl;
           break;
         }
-        if (c === LF || c === CR) {
-          fields.push(value + text.slice(from, i));
-          return this.#terminate(text, i, fields, breaks, broken, end);
-        }
-        if (c === q) broken ??= { code: 'INVALID_OPENING_QUOTE', column: fields.length };
-        i++;
+        return this.#terminate(text, stop, fields, breaks, broken, end);
       }
     }
   }
@@ -222,9 +234,36 @@ export class FastEngine implements CsvEngine {
   }
 }
 
-function indexOr(text: string, search: string, from: number, fallback: number): number {
-  const i = text.indexOf(search, from);
-  return i === -1 ? fallback : i;
+/** Where the next delimiter, quote, CR and LF are. */
+interface Finders {
+  delimiter: NextOf;
+  quote: NextOf;
+  cr: NextOf;
+  lf: NextOf;
+}
+
+/**
+ * The next position of a string in a text at or after a point, remembered: scanning forward,
+ * each occurrence is searched for once, however many lines ask. The text's length means none.
+ */
+class NextOf {
+  readonly #text: string;
+  readonly #what: string | null;
+  #at = -1;
+
+  constructor(text: string, what: string | null) {
+    this.#text = text;
+    this.#what = what;
+    if (what === null) this.#at = text.length;
+  }
+
+  from(i: number): number {
+    if (this.#at < i) {
+      const at = this.#text.indexOf(this.#what!, i);
+      this.#at = at === -1 ? this.#text.length : at;
+    }
+    return this.#at;
+  }
 }
 
 /** Line breaks in text[from, to): CRLF, CR and LF count once each. */
