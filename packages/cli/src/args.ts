@@ -18,6 +18,8 @@ export interface ImportCommand {
   fields: string[] | undefined;
   /** Drop the collection before importing. */
   drop: boolean;
+  /** The CSV tokenizer. */
+  engine: 'csv-parse' | 'fast' | undefined;
   batchSize: number | undefined;
   concurrency: number | undefined;
   maxFailures: number | undefined;
@@ -52,6 +54,7 @@ const OPTIONS = {
   delimiter: { type: 'string' },
   fields: { type: 'string', short: 'f' },
   drop: { type: 'boolean' },
+  engine: { type: 'string' },
   encoding: { type: 'string' },
   types: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -101,6 +104,7 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
     types: v.types === undefined ? undefined : parseTypes(v.types),
     fields: v.fields === undefined ? undefined : list('--fields', v.fields),
     drop: v.drop ?? false,
+    engine: engine(v.engine),
     batchSize: count('--batch-size', v['batch-size'], 1),
     concurrency: count('--concurrency', v.concurrency, 1),
     maxFailures: count('--max-failures', v['max-failures'], 0),
@@ -108,6 +112,11 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
     dryRun,
     json: v.json ?? false,
   };
+}
+
+function engine(text: string | undefined): 'csv-parse' | 'fast' | undefined {
+  if (text === undefined || text === 'csv-parse' || text === 'fast') return text;
+  throw new UsageError(`--engine must be csv-parse or fast; got "${text}".`);
 }
 
 function list(flag: string, text: string): string[] {
@@ -152,6 +161,8 @@ Input:
   -f, --fields <col,...>     column names, for a file without a header row
   --encoding <label>         "utf8" (default), "auto" (BOM or UTF-8, else windows-1252), or any
                              iconv-lite label such as latin1 or utf16le
+  --engine <csv-parse|fast>  the CSV tokenizer: csv-parse (default), or fast: several times faster,
+                             same records, line numbers and failures
   --types <col:type,...>     convert columns: string, number, int, boolean, date, objectId, json
                              (an empty value becomes null; a value that does not convert fails the row)
 

@@ -95,6 +95,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
           ...(cmd.delimiter ? { delimiter: cmd.delimiter } : {}),
           ...(cmd.encoding ? { encoding: cmd.encoding } : {}),
           ...(cmd.fields ? { columns: cmd.fields } : {}),
+          ...(cmd.engine ? { engine: cmd.engine } : {}),
         },
         types: cmd.types,
         batch: cmd.batchSize === undefined ? undefined : { size: cmd.batchSize },

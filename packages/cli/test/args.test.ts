@@ -8,7 +8,7 @@ const base = ['import', 'in.csv', '--db', 'shop', '--collection', 'products'];
 describe('parseCommand', () => {
   it('reads every option of anti-oom import', () => {
     const cmd = parseCommand(
-      [...base, '--mode', 'upsert', '--key', 'sku, region', '--delimiter', 'tab', '-f', 'sku,region,price', '--drop', '--encoding', 'auto', '--types', 'price:number,qty:int', '--batch-size', '500', '-j', '4', '--max-failures', '0', '--failures-out', 'bad.csv', '--json'],
+      [...base, '--mode', 'upsert', '--key', 'sku, region', '--delimiter', 'tab', '-f', 'sku,region,price', '--drop', '--engine', 'fast', '--encoding', 'auto', '--types', 'price:number,qty:int', '--batch-size', '500', '-j', '4', '--max-failures', '0', '--failures-out', 'bad.csv', '--json'],
       {},
     );
     expect(cmd).toEqual({
@@ -24,6 +24,7 @@ describe('parseCommand', () => {
       types: { price: 'number', qty: 'int' },
       fields: ['sku', 'region', 'price'],
       drop: true,
+      engine: 'fast',
       batchSize: 500,
       concurrency: 4,
       maxFailures: 0,
@@ -67,6 +68,7 @@ describe('parseCommand', () => {
     [[...base, '--concurrency', '2.5'], /--concurrency takes a whole number >= 1/],
     [[...base, '--max-failures=-1'], /--max-failures takes a whole number >= 0/],
     [[...base, '--frobnicate'], /Unknown option '--frobnicate'/],
+    [[...base, '--engine', 'turbo'], /--engine must be csv-parse or fast/],
   ])('refuses %j with a message that says what to do', (argv, message) => {
     expect(() => parseCommand(argv)).toThrow(UsageError);
     expect(() => parseCommand(argv)).toThrow(message);

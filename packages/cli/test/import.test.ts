@@ -102,6 +102,17 @@ describe('anti-oom import against the real server', () => {
     expect(await db.collection('file').findOne({ sku: 'sku-1234' }, { projection: { _id: 0 } })).toEqual({ sku: 'sku-1234', name: 'Product 1234', price: 23.4 });
   });
 
+  it('--engine fast gives the same import: rows, failures and their lines', async () => {
+    const csv = 'sku,name,price\nA,"quoted, with comma",1\nB,te"st,2\nC,ok,x\n';
+    const runs = [];
+    for (const engine of ['csv-parse', 'fast']) {
+      const run = await cli(['import', file(csv), ...target(`engine_${engine.replace('-', '_')}`), '--types', 'price:number', '--engine', engine]);
+      runs.push([run.code, run.report['rowsWritten'], run.report['failures'].map((f: { line: number; code: string }) => [f.line, f.code])]);
+    }
+    expect(runs[0]).toEqual([1, 1, [[3, 'E_CSV_RECORD'], [4, 'E_TYPE']]]);
+    expect(runs[1]).toEqual(runs[0]);
+  });
+
   it('on a terminal: a live progress line on stderr, the report as text on stdout', async () => {
     const run = await cli(['import', file(products(3000)), ...target('tty'), '--batch-size', '100'], { tty: true });
     expect(run.code).toBe(0);
