@@ -100,6 +100,7 @@ lines.push(
   '- A byte-a-second upload never tripped the idle timeout (every byte restarted it), so it could hold an import slot forever: uploads must now bring `limits.idleMinBytes` per idle window (408 otherwise).',
   '- Bytes that are not UTF-8 were written to the database as U+FFFD: such rows now fail with `E_ENCODING`, and such a header ends the import with `E_ENCODING`.',
   '- A batch refused after an earlier attempt had failed in transit was reported as never written, although that attempt had landed: it is now `E_UNCONFIRMED` (found by the writer-fault property).',
+  '- The csv-parse engine numbered lines wrongly after a broken record that held a quoted CRLF (found by the differential property between the two engines).',
   '- Earlier: a database restart mid-insert surfaced as a bulk-write error without labels and failed the import at once; it is now retried (the SIGKILL case).',
   '',
 );

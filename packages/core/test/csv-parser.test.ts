@@ -147,6 +147,18 @@ describe.each(['csv-parse', 'fast'] as const)('createCsvParser, %s engine', (nam
     await expect(parse([Buffer.from([0x61, 0x2c, 0xff, 0x0a, 0x31, 0x2c, 0x32, 0x0a])])).rejects.toMatchObject({ code: IngestErrorCode.E_ENCODING });
   });
 
+  it('reads a 3 MB quoted field with line breaks across 64 KiB chunks, and the rows after it', async () => {
+    const big = 'x'.repeat(1000).concat('\n').repeat(3000); // 3,003,000 characters, 3,000 line breaks
+    const csv = `k,v\n1,"${big}"\n2,after\n`;
+    const p = await parse(chunksOf(csv, 64 * 1024), { maxRecordBytes: 8 * 1024 * 1024 });
+    expect(p.failures).toEqual([]);
+    expect(p.records.map((r) => [r.line, r.row.k, r.row.v!.length])).toEqual([
+      [2, '1', big.length],
+      [3003, '2', 5],
+    ]);
+    expect(p.records[0]!.row.v).toBe(big);
+  });
+
   it('reads a tiny file shorter than the signature check', async () => {
     expect(rows(await parseEverySplit('a\n1'))).toEqual([[2, { a: '1' }]]);
   });

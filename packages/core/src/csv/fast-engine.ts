@@ -43,6 +43,11 @@ export class FastEngine implements CsvEngine {
   #line = 1;
   /** Stream offset, in bytes, at which #text starts. */
   #offset = 0;
+  /**
+   * An unfinished record is scanned again from its start when more text comes; waiting until the
+   * text has doubled keeps a record spanning many chunks linear to read, not quadratic.
+   */
+  #rescanAt = 0;
 
   constructor(options: NormalizedCsvOptions, delimiter: string, records: RecordHandler) {
     this.#records = records;
@@ -63,6 +68,10 @@ export class FastEngine implements CsvEngine {
         this.#text += chunk;
         this.#ascii &&= ascii;
       }
+    }
+    if (!end && this.#text.length < this.#rescanAt) {
+      if (this.#text.length > this.#max) throw this.#records.tooLarge(this.#line);
+      return;
     }
     this.#scan(end);
   }
@@ -137,6 +146,7 @@ export class FastEngine implements CsvEngine {
     if (pos > 0) this.#ascii = ascii;
     this.#line = line;
     this.#offset = offset;
+    this.#rescanAt = this.#text.length * 2;
     // An unfinished record may not grow past the limit: memory stays bounded by it.
     if (this.#text.length > this.#max) throw records.tooLarge(line);
   }
