@@ -113,7 +113,7 @@ describe.each(ENGINES)('properties of the %s engine', (engine) => {
 describe('the two engines', () => {
   /** Text made of the characters that matter to CSV, in any order: well-formed or not. */
   const SOUP = fc
-    .array(fc.constantFrom('a', 'b', 'é', '😀', ' ', ',', ';', '"', '""', '\n', '\r', '\r\n', '\n\n', '"a,b"', '"x\ny"', 'c'), { maxLength: 60 })
+    .array(fc.constantFrom('a', 'b', 'é', '😀', ' ', ',', ';', '"', '""', '\n', '\r', '\r\n', '\n\n', '"a,b"', '"x\ny"', 'c', '\u0001', '\u0002'), { maxLength: 60 })
     .map((parts) => parts.join(''));
   const OPTIONS = fc.record({
     delimiter: fc.constantFrom(',', ';', 'auto', '::'),
@@ -123,13 +123,14 @@ describe('the two engines', () => {
   });
 
   it('give the same records, lines, failures, skips and fatal errors on any text, in any chunks', async () => {
-    const c = reliabilityCase({ area: 'property', name: 'differential: the fast engine against the csv-parse engine on random text built from CSV-significant characters (quotes, delimiters, every line end, multi-byte characters), well-formed or not, with random options and chunk splits', checked: 'records (line, fields, byte size), failures (line, code, column), skipped lines and the fatal error code are identical' });
+    const c = reliabilityCase({ area: 'property', name: 'differential: the fast engine against the csv-parse engine on random text built from CSV-significant characters (quotes, delimiters, every line end, multi-byte characters, bytes that are not UTF-8), well-formed or not, with random options and chunk splits', checked: 'records (line, fields, byte size), failures (line, code, column), skipped lines and the fatal error code are identical' });
     let runs = 0;
     let broken = 0;
     await fc.assert(
       fc.asyncProperty(SOUP, OPTIONS, fc.array(fc.nat(), { maxLength: 6 }), async (text, options, cuts) => {
         runs++;
-        const bytes = Buffer.from(`h1,h2\n${text}`);
+        // \u0001 and \u0002 stand for bytes that are not UTF-8: a lone 0xFF and a Latin-1 é (0xE9).
+        const bytes = Buffer.from(Buffer.from(`h1,h2\n${text}`).map((b) => (b === 1 ? 0xff : b === 2 ? 0xe9 : b)));
         const expected = await parseChunks([bytes], 'csv-parse', options);
         const actual = await parseChunks(splitAt(bytes, cuts), 'fast', options);
         if (expected.failures.length > 0 || expected.fatal) broken++;
@@ -147,7 +148,7 @@ describe('UTF-8 checking', () => {
     .map((parts) => Buffer.concat(parts.map((p) => Buffer.from(p))));
 
   it('finds an invalid sequence exactly when Node.js says the bytes are not UTF-8, whatever the chunking', () => {
-    const c = reliabilityCase({ area: 'property', name: 'UTF-8 check: random bytes mixed with real multi-byte text, in random chunks', checked: "invalid offsets are reported exactly when node:buffer's isUtf8 refuses the bytes, and chunking changes neither the offsets nor the bytes passed on" });
+    const c = reliabilityCase({ area: 'property', name: 'UTF-8 check: random bytes mixed with real multi-byte text, in random chunks', checked: "invalid bytes are found exactly when node:buffer's isUtf8 refuses the input; each becomes U+FFFD at the offset noted, the output is always valid UTF-8, and chunking changes nothing" });
     let runs = 0;
     fc.assert(
       fc.property(bytesWithText, fc.array(fc.nat(), { maxLength: 6 }), (bytes, cuts) => {
@@ -156,8 +157,13 @@ describe('UTF-8 checking', () => {
         expect(whole.length === 0).toBe(isUtf8(bytes));
         const checker = new Utf8Checker();
         const out = Buffer.concat([...splitAt(bytes, cuts).map((chunk) => checker.write(chunk)), checker.end()]);
-        expect(out.equals(bytes)).toBe(true);
-        expect(checker.invalid.length === 0).toBe(isUtf8(bytes));
+        // Valid input passes untouched; otherwise each invalid byte becomes U+FFFD where noted.
+        expect(isUtf8(out)).toBe(true);
+        expect(checker.invalid.length).toBe(whole.length);
+        let expected = bytes;
+        for (const at of [...whole].reverse()) expected = Buffer.concat([expected.subarray(0, at), Buffer.from([0xef, 0xbf, 0xbd]), expected.subarray(at + 1)]);
+        expect(out.equals(expected)).toBe(true);
+        expect(checker.invalid).toEqual(whole.map((at, i) => at + 2 * i));
       }),
       { numRuns: 2000 },
     );

@@ -59,8 +59,11 @@ export function invalidUtf8Offsets(bytes: Uint8Array): number[] {
 
 /**
  * Checks a UTF-8 byte stream chunk by chunk without decoding it: `write` returns the bytes that
- * are complete and notes where invalid sequences start, as offsets from the start of the stream,
- * in `invalid` (ascending). Valid chunks cost one `isUtf8` call, which is SIMD in Node.js.
+ * are complete, with each byte that is not part of a valid sequence replaced by U+FFFD (EF BF BD),
+ * and notes where each replacement starts, as an offset in the output stream, in `invalid`
+ * (ascending). The output is always valid UTF-8, so its length in bytes is what any decoder and
+ * `Buffer.byteLength` agree on; valid chunks pass untouched at the cost of one `isUtf8` call,
+ * which is SIMD in Node.js.
  * @internal
  */
 export class Utf8Checker {
@@ -75,17 +78,34 @@ export class Utf8Checker {
     const cut = incompleteTail(bytes);
     const body = cut === 0 ? bytes : bytes.subarray(0, bytes.length - cut);
     if (cut > 0) this.#carry = Buffer.from(bytes.subarray(bytes.length - cut));
-    if (!isUtf8(body)) for (const at of invalidUtf8Offsets(body)) this.invalid.push(this.#offset + at);
-    this.#offset += body.length;
-    return body;
+    const out = isUtf8(body) ? body : this.#replace(body, invalidUtf8Offsets(body));
+    this.#offset += out.length;
+    return out;
+  }
+
+  /** `bytes` with each invalid byte replaced by U+FFFD, noting where each replacement lands. */
+  #replace(bytes: Buffer, bad: number[]): Buffer {
+    const out = Buffer.allocUnsafe(bytes.length + 2 * bad.length);
+    let from = 0;
+    let to = 0;
+    for (const at of bad) {
+      to += bytes.copy(out, to, from, at);
+      this.invalid.push(this.#offset + to);
+      out[to++] = 0xef;
+      out[to++] = 0xbf;
+      out[to++] = 0xbd;
+      from = at + 1;
+    }
+    bytes.copy(out, to, from);
+    return out;
   }
 
   /** The held bytes at the end of input: a character cut off by the end of the file is invalid. */
   end(): Buffer {
     const tail = this.#carry ?? Buffer.alloc(0);
     this.#carry = undefined;
-    if (tail.length > 0) this.invalid.push(this.#offset);
-    this.#offset += tail.length;
-    return tail;
+    const out = this.#replace(tail, [...tail.keys()]);
+    this.#offset += out.length;
+    return out;
   }
 }
