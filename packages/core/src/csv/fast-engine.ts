@@ -21,12 +21,14 @@ interface Scanned {
 /**
  * The `'fast'` engine: the same records, lines and failures as csv-parse, found differently.
  *
- * Each chunk is decoded to a string once. A line without a quote — most lines of most files — is
- * found with native `indexOf` and split with native `split`; the positions of the next quote and
- * the next CR are remembered, so each is searched for once, not once per line. Only a line that
- * holds a quote goes through a character-by-character scan, which handles quoted delimiters and
- * line breaks, doubled quotes, and the broken forms exactly as the csv-parse engine reports them.
- * An incomplete record at the end of a chunk waits for the next one, bounded by maxRecordBytes.
+ * Each chunk is decoded to a string once. The positions of the next delimiter, quote, CR and LF
+ * are found with native `indexOf` and remembered, so each is searched for once per chunk however
+ * many lines ask, and fields are sliced straight from the chunk between them. A line without a
+ * quote — most lines of most files — is cut at its delimiters in one pass; a line with one goes
+ * through the quoted-field scan, which jumps between the same positions and handles quoted
+ * delimiters and line breaks, doubled quotes, and the broken forms exactly as the csv-parse engine
+ * reports them. An unfinished record at the end of a chunk waits for more text, bounded by
+ * maxRecordBytes.
  * @internal
  */
 export class FastEngine implements CsvEngine {
