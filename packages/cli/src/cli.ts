@@ -66,13 +66,13 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     return out.fatal('E_INPUT', `Cannot read ${cmd.input}: ${(err as Error).message}`);
   }
   let failures: FailuresFile | undefined;
-  try {
-    if (cmd.failuresOut !== undefined) failures = new FailuresFile(cmd.failuresOut);
-  } catch (err) {
-    return out.fatal('E_FAILURES_OUT', `Cannot write the failures file ${cmd.failuresOut}: ${(err as Error).message}`);
-  }
   let client: MongoClient | undefined;
   try {
+    try {
+      if (cmd.failuresOut !== undefined) failures = new FailuresFile(cmd.failuresOut);
+    } catch (err) {
+      return out.fatal('E_FAILURES_OUT', `Cannot write the failures file ${cmd.failuresOut}: ${(err as Error).message}`);
+    }
     let sink: BatchWriter;
     if (cmd.dryRun) {
       sink = dryRunWriter;
@@ -138,6 +138,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     return exit;
   } finally {
     failures?.close();
+    await input.close();
     await client?.close();
   }
 }

@@ -12,6 +12,8 @@ export interface ImportInput {
   /** Bytes taken from the input so far, compressed bytes for gzip, comparable to `size`. */
   bytesRead(): number;
   gzip: boolean;
+  /** Releases the file or stdin when the import never read it to the end (a no-op after). */
+  close(): Promise<void>;
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b];
@@ -64,5 +66,5 @@ export async function openInput(path: string, stdin: Readable): Promise<ImportIn
     pipeline(bytes(), gunzip).catch(() => {});
     source = gunzip;
   }
-  return { source, size, bytesRead: () => taken, gzip };
+  return { source, size, bytesRead: () => taken, gzip, close: async () => void (await iterator.return?.()) };
 }
