@@ -32,7 +32,7 @@ const ALLOWED = /^package\/(dist\/.+|README\.md|LICENSE|CHANGELOG\.md|package\.j
 const REQUIRED = ['package/package.json', 'package/README.md', 'package/LICENSE', 'package/CHANGELOG.md', 'package/dist/index.js', 'package/dist/index.cjs', 'package/dist/index.d.ts', 'package/dist/index.d.cts'];
 
 /** Public packages: every packages/* that is not private. */
-export function publicPackages() {
+function publicPackages() {
   return readdirSync(join(root, 'packages'))
     .map((name) => join(root, 'packages', name))
     .filter((dir) => existsSync(join(dir, 'package.json')))

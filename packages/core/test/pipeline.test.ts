@@ -14,6 +14,7 @@ import {
   type IngestReport,
   type IngestSnapshot,
 } from '../src/index.js';
+import { leakBaseline } from '@anti-oom/testing/leaks';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
 import { expectBalanced, MemoryWriter, openTestDb, productCsv } from './helpers.js';
 
@@ -209,10 +210,7 @@ describe('createIngestPipeline against the real server', () => {
     // Seeded, so a failure can be replayed.
     let seed = 7;
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    global.gc?.();
-    const heapBefore = process.memoryUsage().heapUsed;
-    const timersBefore = timers();
+    const baseline = leakBaseline();
     const endings: string[] = [];
     for (let i = 0; i < 10; i++) {
       const c = fresh();
@@ -231,12 +229,10 @@ describe('createIngestPipeline against the real server', () => {
       expect(await c.countDocuments(), `abort after ${afterMs} ms`).toBe(report.rowsWritten);
       endings.push(`${afterMs} ms → ${report.state} (${report.rowsWritten})`);
     }
-    await new Promise((r) => setTimeout(r, 100));
-    expect(timers()).toBeLessThanOrEqual(timersBefore);
-    global.gc?.();
-    const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
+    const { timers, timersBefore, heapGrowth } = await baseline.left();
+    expect(timers).toBeLessThanOrEqual(timersBefore);
     expect(heapGrowth).toBeLessThan(32 * 1024 * 1024);
-    rc.outcome(`${endings.join('; ')}; timers ${timers()} ≤ ${timersBefore}; heap +${Math.max(0, Math.round(heapGrowth / 1048576))} MB`);
+    rc.outcome(`${endings.join('; ')}; timers ${timers} ≤ ${timersBefore}; heap +${Math.max(0, Math.round(heapGrowth / 1048576))} MB`);
   });
 
   it('aborted while a batch waits to be retried: its rows are reported unconfirmed, and the report balances', async () => {

@@ -35,14 +35,12 @@ export async function* idleGuard(source: Readable, ms: number, minBytes = 1): As
           clearTimeout(timer);
         }
         waited += performance.now() - started;
+        if (next !== undefined && !next.done) bytes += next.value.length;
         if (next === undefined || waited >= ms) {
           // A full window of waiting has passed: it must have brought enough bytes.
-          if (next !== undefined && !next.done) bytes += next.value.length;
           if (bytes < minBytes && !(next?.done ?? false)) throw stalled();
           waited = 0;
           bytes = 0;
-        } else if (!next.done) {
-          bytes += next.value.length;
         }
       }
       if (next.done) return;

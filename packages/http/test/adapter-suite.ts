@@ -6,6 +6,7 @@ import { MongoClient, type Collection, type Db } from 'mongodb';
 import { mongoSink, type IngestReport } from '@anti-oom/core';
 import type { IngestHandlerOptions } from '@anti-oom/http';
 import { openTestDb } from '@anti-oom/testing/test-db';
+import { leakBaseline } from '@anti-oom/testing/leaks';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
 import { csvRows, followEvents, multipart, send } from './client.js';
 
@@ -282,10 +283,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       const body = Buffer.from(`sku,name,price\n${Array.from({ length: 20_000 }, (_, i) => `c${i},n${i},${i}`).join('\n')}\n`);
       let seed = 11;
       const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
-      const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-      global.gc?.();
-      const heapBefore = process.memoryUsage().heapUsed;
-      const timersBefore = timers();
+      const baseline = leakBaseline();
       let written = 0;
       for (let i = 0; i < 20; i++) {
         const { links } = (await send(base, {})).body;
@@ -308,11 +306,10 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
         written += status.report.rowsWritten;
       }
       expect(await collection.countDocuments()).toBe(written);
-      await new Promise((r) => setTimeout(r, 100));
-      expect(timers()).toBeLessThanOrEqual(timersBefore);
-      global.gc?.();
-      c.outcome(`20 of 20 aborted and balanced; ${written.toLocaleString('en')} rows written in all = database; timers ${timers()} ≤ ${timersBefore}; heap +${Math.max(0, Math.round((process.memoryUsage().heapUsed - heapBefore) / 1048576))} MB`);
-      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(32 * 1024 * 1024);
+      const { timers, timersBefore, heapGrowth } = await baseline.left();
+      expect(timers).toBeLessThanOrEqual(timersBefore);
+      expect(heapGrowth).toBeLessThan(32 * 1024 * 1024);
+      c.outcome(`20 of 20 aborted and balanced; ${written.toLocaleString('en')} rows written in all = database; timers ${timers} ≤ ${timersBefore}; heap +${Math.max(0, Math.round(heapGrowth / 1048576))} MB`);
     });
 
     it('408 when the upload stalls past the idle timeout', async () => {

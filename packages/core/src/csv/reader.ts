@@ -8,8 +8,6 @@ import { RecordHandler, type CsvReaderCallbacks } from './records.js';
 import { endOfFirstLine, sniffDelimiter } from './sniff.js';
 import { createTranscoder, type Transcoder } from './transcode.js';
 
-export type { CsvReaderCallbacks } from './records.js';
-
 /** How much `delimiter: 'auto'` reads looking for the end of the header line. */
 const SNIFF_LIMIT = 64 * 1024;
 

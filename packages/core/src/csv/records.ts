@@ -14,8 +14,8 @@ export interface CsvReaderCallbacks {
   header?(columns: readonly string[]): void;
 }
 
-/** Messages for the ways one record can be broken; the engines report these codes. @internal */
-export const RECORD_ERROR_HINTS = {
+/** Messages for the ways one record can be broken; the engines report these codes. */
+const RECORD_ERROR_HINTS = {
   INVALID_OPENING_QUOTE: 'A quote appears inside an unquoted field. Quote the whole field and double the inner quote ("a""b").',
   CSV_INVALID_CLOSING_QUOTE: 'A quoted field is followed by other characters before the next delimiter. Quote the whole field and double inner quotes.',
   CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE:

@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
  * the bytes to hold back until the next chunk completes it.
  * @internal
  */
-export function incompleteTail(bytes: Uint8Array): number {
+function incompleteTail(bytes: Uint8Array): number {
   const end = bytes.length;
   for (let back = 1; back <= 3 && back <= end; back++) {
     const b = bytes[end - back]!;
