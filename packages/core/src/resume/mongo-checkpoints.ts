@@ -1,0 +1,50 @@
+import type { Collection } from 'mongodb';
+import type { Checkpoint, CheckpointStore } from './store.js';
+
+/** Options of {@link mongoCheckpoints}. */
+export interface MongoCheckpointsOptions {
+  /**
+   * How long a completed import's checkpoint is kept (a TTL index removes it after), in seconds.
+   * Until then the same key is refused with `E_ALREADY_DONE`.
+   * @defaultValue `604800` (7 days)
+   */
+  completedTtlSeconds?: number;
+}
+
+/**
+ * A {@link CheckpointStore} in a MongoDB collection: one small document per import (`_id` = the
+ * resume key), written with majority-acknowledged `replaceOne` upserts, and a TTL index on
+ * `expiresAt` that removes completed imports after `completedTtlSeconds`. The CLI uses the
+ * collection `anti_oom_checkpoints` of the target database.
+ *
+ * @example
+ * ```ts
+ * resume: { store: mongoCheckpoints(db.collection('anti_oom_checkpoints')), key: 'orders-2026-11-30' }
+ * ```
+ */
+export function mongoCheckpoints(collection: Collection<any>, options: MongoCheckpointsOptions = {}): CheckpointStore {
+  const ttl = options.completedTtlSeconds ?? 7 * 24 * 3600;
+  let indexed: Promise<unknown> | undefined;
+  const ensureIndex = (): Promise<unknown> =>
+    (indexed ??= collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'anti_oom_expires' }).catch((err) => {
+      indexed = undefined;
+      throw err;
+    }));
+  return {
+    async load(key) {
+      const doc = await collection.findOne({ _id: key });
+      if (doc === null) return undefined;
+      const { _id, expiresAt: _expires, ...rest } = doc as Record<string, unknown>;
+      return { ...(rest as Omit<Checkpoint, 'key'>), key: String(_id) };
+    },
+    async save(checkpoint) {
+      await ensureIndex();
+      const { key, ...rest } = checkpoint;
+      const expiresAt = checkpoint.completed ? new Date(Date.now() + ttl * 1000) : null;
+      await collection.replaceOne({ _id: key }, { ...rest, expiresAt }, { upsert: true });
+    },
+    async clear(key) {
+      await collection.deleteOne({ _id: key });
+    },
+  };
+}
