@@ -137,7 +137,13 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
 
   async #openSession(source: SeekableSource): Promise<void> {
     const o = this.#options;
-    const session = await ResumeSession.open(o.resume!, source, o.maxFailuresKept, o.logger);
+    let session: ResumeSession;
+    try {
+      session = await ResumeSession.open(o.resume!, source, o.maxFailuresKept, o.logger);
+    } catch (err) {
+      if (isIngestError(err)) throw err;
+      throw new IngestError(IngestErrorCode.E_SINK, `The checkpoint could not be read or written, so nothing was imported: ${err instanceof Error ? err.message : String(err)}.`, {}, { cause: err });
+    }
     this.#session = session;
     this.#ledger = session.ledger;
     this.#accounting.resumeFrom(session.ledger.counters, session.ledger.failures);

@@ -13,8 +13,9 @@ export interface MongoCheckpointsOptions {
 
 /**
  * A {@link CheckpointStore} in a MongoDB collection: one small document per import (`_id` = the
- * resume key), written with majority-acknowledged `replaceOne` upserts, and a TTL index on
- * `expiresAt` that removes completed imports after `completedTtlSeconds`. The CLI uses the
+ * resume key), written with `replaceOne` upserts (the collection's write concern), and a TTL
+ * index on `expiresAt` that removes completed imports after `completedTtlSeconds` (on a server
+ * without TTL indexes, an expired checkpoint is ignored and removed when next loaded). The CLI uses the
  * collection `anti_oom_checkpoints` of the target database.
  *
  * @example
@@ -25,16 +26,18 @@ export interface MongoCheckpointsOptions {
 export function mongoCheckpoints(collection: Collection<any>, options: MongoCheckpointsOptions = {}): CheckpointStore {
   const ttl = options.completedTtlSeconds ?? 7 * 24 * 3600;
   let indexed: Promise<unknown> | undefined;
-  const ensureIndex = (): Promise<unknown> =>
-    (indexed ??= collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'anti_oom_expires' }).catch((err) => {
-      indexed = undefined;
-      throw err;
-    }));
+  // A server without TTL indexes (FerretDB 1.x) still works: load() treats an expired
+  // checkpoint as absent, so the index only saves the space.
+  const ensureIndex = (): Promise<unknown> => (indexed ??= collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'anti_oom_expires' }).catch(() => undefined));
   return {
     async load(key) {
       const doc = await collection.findOne({ _id: key });
       if (doc === null) return undefined;
-      const { _id, expiresAt: _expires, ...rest } = doc as Record<string, unknown>;
+      const { _id, expiresAt, ...rest } = doc as Record<string, unknown>;
+      if (expiresAt instanceof Date && expiresAt.getTime() <= Date.now()) {
+        await collection.deleteOne({ _id: key });
+        return undefined;
+      }
       return { ...(rest as Omit<Checkpoint, 'key'>), key: String(_id) };
     },
     async save(checkpoint) {

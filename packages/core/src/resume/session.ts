@@ -70,6 +70,8 @@ export class ResumeSession {
   #tracking: CsvTracking | undefined;
   #saving: Promise<void> | undefined;
   #lastSave = 0;
+  #dirty = false;
+  #closing = false;
 
   private constructor(options: NormalizedResumeOptions, checkpoint: Checkpoint, replay: boolean, keep: number, logger: IngestLogger | undefined) {
     this.#options = options;
@@ -174,22 +176,34 @@ export class ResumeSession {
     };
   }
 
-  /** After an acknowledged batch: writes a checkpoint if the frontier moved and the interval has passed. */
+  /**
+   * After an acknowledged batch: writes a checkpoint when the frontier moved, no write is in
+   * flight and `intervalMs` has passed since the last; a move that has to wait is written by the
+   * next acknowledgement, right after the write in flight, or when the run ends.
+   */
   afterAck(): void {
-    if (this.#saving !== undefined || Date.now() - this.#lastSave < this.#options.intervalMs) return;
-    if (!this.ledger.takeMoved()) return;
-    this.#save(false);
+    if (this.ledger.takeMoved()) this.#dirty = true;
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#closing || this.#saving !== undefined || !this.#dirty) return;
+    if (Date.now() - this.#lastSave < this.#options.intervalMs) return;
+    this.#dirty = false;
+    this.#saving = this.#save(false).finally(() => {
+      this.#saving = undefined;
+      this.#kick();
+    });
   }
 
   /** The last checkpoint of this run: completed when the import reached the end. */
   async close(completed: boolean): Promise<void> {
-    await this.#saving;
-    this.ledger.takeMoved();
-    this.#save(completed);
-    await this.#saving;
+    this.#closing = true;
+    while (this.#saving !== undefined) await this.#saving;
+    await this.#save(completed);
   }
 
-  #save(completed: boolean): void {
+  async #save(completed: boolean): Promise<void> {
     const settings = this.#tracking?.settings();
     const c = this.#checkpoint;
     const frontier = this.ledger.frontier;
@@ -203,13 +217,11 @@ export class ResumeSession {
     if (settings?.delimiter !== undefined) c.delimiter = settings.delimiter;
     c.updatedAt = new Date();
     this.#lastSave = Date.now();
-    const snapshot = { ...c, counters: { ...c.counters }, failures: [...c.failures] };
-    this.#saving = this.#options.store
-      .save(snapshot)
-      .catch((err: unknown) => {
-        // A checkpoint that could not be written costs a longer replay, never a row.
-        this.#logger?.warn({ key: c.key, err: err instanceof Error ? err.message : String(err) }, 'checkpoint not saved');
-      })
-      .finally(() => (this.#saving = undefined));
+    try {
+      await this.#options.store.save({ ...c, counters: { ...c.counters }, failures: [...c.failures] });
+    } catch (err) {
+      // A checkpoint that could not be written costs a longer replay, never a row.
+      this.#logger?.warn({ key: c.key, err: err instanceof Error ? err.message : String(err) }, 'checkpoint not saved');
+    }
   }
 }
