@@ -189,6 +189,11 @@ export interface IngestSnapshot {
    * until the first batch is acknowledged, and for charsets with no fixed width.
    */
   bytesAcknowledged: number;
+  /**
+   * A resumable import (`resume` option): the last checkpoint stored, where a later run would
+   * continue (source offset, and the line of the record there). Absent otherwise.
+   */
+  durable?: { offset: number; line: number };
   /** Batches the database acknowledged. */
   batchesWritten: number;
   inserted: number;

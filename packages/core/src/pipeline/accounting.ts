@@ -15,6 +15,8 @@ export class Accounting {
   rowsSkipped = 0;
   bytesRead = 0;
   bytesAcknowledged = 0;
+  /** The last checkpoint stored (a resumable import). */
+  durable: { offset: number; line: number } | undefined;
   batchesWritten = 0;
   inserted = 0;
   upserted = 0;
@@ -101,6 +103,7 @@ export class Accounting {
       rowsSkipped: this.rowsSkipped,
       bytesRead: this.bytesRead,
       bytesAcknowledged: this.bytesAcknowledged,
+      ...(this.durable ? { durable: { ...this.durable } } : {}),
       batchesWritten: this.batchesWritten,
       inserted: this.inserted,
       upserted: this.upserted,

@@ -38,6 +38,13 @@ export interface IngestPipelineEvents {
   memory: [sample: MemorySample];
   /** The final report, for every ending: done, failed or aborted. */
   done: [report: IngestReport];
+  /**
+   * A resumable import found its checkpoint and continues from it (before anything is read):
+   * where, and the counters so far.
+   */
+  resume: [at: { line: number; offset: number; rowsWritten: number; rowsRead: number; times: number }];
+  /** A checkpoint was stored: the import can be continued from `offset` (line `line`). */
+  checkpoint: [at: { offset: number; line: number; completed: boolean }];
 }
 
 /**
@@ -148,8 +155,17 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     this.#ledger = session.ledger;
     this.#accounting.resumeFrom(session.ledger.counters, session.ledger.failures);
     this.#accounting.bytesAcknowledged = session.ledger.frontier.offset;
-    session.track(this.#tracking);
-    if (session.start) o.logger?.info({ importId: o.id, line: session.start.line, byte: session.start.offset }, 'resuming import');
+    this.#accounting.durable = { ...session.ledger.frontier };
+    session.track(this.#tracking, (at) => {
+      this.#accounting.durable = { offset: at.offset, line: at.line };
+      this.emit('checkpoint', at);
+    });
+    const resumed = session.resumed;
+    if (resumed) {
+      o.logger?.info({ importId: o.id, line: resumed.fromLine, byte: resumed.fromByte }, 'resuming import');
+      const c = session.ledger.counters;
+      this.emit('resume', { line: resumed.fromLine, offset: resumed.fromByte, rowsWritten: c.rowsWritten, rowsRead: c.rowsRead, times: resumed.times });
+    }
   }
 
   #stages(source: IngestSource, sink: BulkSink): [Readable, ...Transform[], BulkSink] {

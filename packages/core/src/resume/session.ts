@@ -68,6 +68,7 @@ export class ResumeSession {
   readonly #logger: IngestLogger | undefined;
   readonly #keep: number;
   #tracking: CsvTracking | undefined;
+  #onSaved: ((at: { offset: number; line: number; completed: boolean }) => void) | undefined;
   #saving: Promise<void> | undefined;
   #lastSave = 0;
   #dirty = false;
@@ -144,9 +145,10 @@ export class ResumeSession {
     return c.resumes > 0 ? { fromLine: c.resumedFromLine ?? 1, fromByte: c.resumedFromByte ?? 0, times: c.resumes } : undefined;
   }
 
-  /** The parser's settings, for checkpoints. */
-  track(tracking: CsvTracking): void {
+  /** The parser's settings, for checkpoints; `saved` hears of every checkpoint stored. */
+  track(tracking: CsvTracking, saved: (at: { offset: number; line: number; completed: boolean }) => void): void {
     this.#tracking = tracking;
+    this.#onSaved = saved;
   }
 
   /**
@@ -219,6 +221,7 @@ export class ResumeSession {
     this.#lastSave = Date.now();
     try {
       await this.#options.store.save({ ...c, counters: { ...c.counters }, failures: [...c.failures] });
+      this.#onSaved?.({ offset: frontier.offset, line: frontier.line, completed });
     } catch (err) {
       // A checkpoint that could not be written costs a longer replay, never a row.
       this.#logger?.warn({ key: c.key, err: err instanceof Error ? err.message : String(err) }, 'checkpoint not saved');
