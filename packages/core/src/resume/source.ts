@@ -20,8 +20,7 @@ export function isSeekableSource(value: unknown): value is SeekableSource {
 }
 
 /**
- * A file as a {@link SeekableSource}. Its size is read when the import starts (see
- * {@link statFileSource} for the size up front).
+ * A file as a {@link SeekableSource}. Its size is read (`fs.stat`) when the import starts.
  *
  * @example
  * ```ts

@@ -5,7 +5,7 @@ import type { CheckpointCounters } from './ledger.js';
 export interface SourceFingerprint {
   /** Size in bytes, when the source knows it. */
   size: number | undefined;
-  /** SHA-256 (hex) of the first {@link FINGERPRINT_BYTES} bytes (fewer for a smaller source). */
+  /** SHA-256 (hex) of the first 64 KiB (all of a smaller source). */
   head: string;
 }
 
@@ -58,5 +58,5 @@ export interface CheckpointStore {
   clear(key: string): Promise<void>;
 }
 
-/** Bytes of the source hashed into its fingerprint. */
+/** Bytes of the source hashed into its fingerprint. @internal */
 export const FINGERPRINT_BYTES = 64 * 1024;
