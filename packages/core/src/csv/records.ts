@@ -43,6 +43,7 @@ export class RecordHandler {
   readonly #lineBase: number;
   #header: string[] | undefined;
   #lastEnd = 0;
+  #resolved: SourcePositions | undefined;
 
   constructor(
     options: NormalizedCsvOptions,
@@ -61,7 +62,8 @@ export class RecordHandler {
 
   /** The source offset of stream offset `end` (NaN when the charset has no fixed width). */
   #source(end: number): number {
-    const positions = this.#positions();
+    // Resolved once: 'auto' knows its charset only after sniffing, and never changes it after.
+    const positions = (this.#resolved ??= this.#positions());
     return positions === undefined ? NaN : positions.at(end);
   }
 
