@@ -216,11 +216,12 @@ describe('anti-oom import --resume', () => {
     writeFileSync(path, 'sku,price\n' + Array.from({ length: 3000 }, (_, i) => `s${i},${i}\n`).join(''));
     const killed = await spawnCli(['import', path, ...target('changed'), '--batch-size', '100', '--json', '--resume'], 'rows:1000');
     expect(killed.signal).toBe('SIGKILL');
-    const before = await db.collection('changed').countDocuments();
     writeFileSync(path, 'sku,price\n' + Array.from({ length: 3000 }, (_, i) => `t${i},${i}\n`).join(''));
     const run = await cli(['import', path, ...target('changed'), '--resume']);
     expect(run.code).toBe(2);
     expect(run.events.at(-1)).toMatchObject({ error: { code: 'E_RESUME_MISMATCH' } });
-    expect(await db.collection('changed').countDocuments()).toBe(before);
+    // (A batch the killed run had sent may still land after it died; none of the new file's rows can.)
+    expect(await db.collection('changed').countDocuments({ sku: /^t/ })).toBe(0);
+    expect(await db.collection('changed').countDocuments({ sku: /^s/ })).toBeGreaterThan(0);
   }, 60_000);
 });
