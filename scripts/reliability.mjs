@@ -13,6 +13,9 @@ const { values } = parseArgs({ options: { full: { type: 'boolean', default: fals
 
 const FILES = [
   'packages/core/test/faults.test.ts',
+  'packages/core/test/resume.test.ts',
+  'packages/core/test/resume-faults.test.ts',
+  'packages/cli/test/resume.test.ts',
   'packages/core/test/pipeline.test.ts',
   'packages/core/test/hostile-input.test.ts',
   'packages/core/test/properties.test.ts',

@@ -31,7 +31,9 @@ const find = (r: ScenarioResult | undefined, variant: string, label?: RegExp) =>
 function table(r: ScenarioResult): string {
   const base = r.name.startsWith('parse')
     ? find(r, 'read-decode')
-    : r.name === 'memory'
+    : r.name.startsWith('checkpoint')
+      ? r.variants[0]
+      : r.name === 'memory'
       ? undefined
       : r.variants.find((v) => v.variant.startsWith('hand-rolled'));
   const head = ['Variant', 'MB/s median (min–max)', 'rows/s median', 'peak RSS, MB (max)', base ? `× ${base.variant}` : ''].filter(Boolean);
@@ -84,6 +86,14 @@ function targets(all: Map<string, ScenarioResult>): string {
         : '| RSS(1 GB) / RSS(100 MB) ≤ 1.1 | not measured (run with `--sizes 10MB,100MB,1GB`) |',
     );
   }
+  for (const name of ['checkpoint', 'checkpoint-fast']) {
+    const c = all.get(name);
+    const [without, withResume] = c?.variants ?? [];
+    if (without && withResume) {
+      const ratio = withResume.rowsPerSecond.median / without.rowsPerSecond.median;
+      rows.push(verdict(ratio >= 0.95, `checkpoints (resume) cost ≤ 5% of rows/s, null sink, ${name === 'checkpoint' ? 'csv-parse' : 'fast'} engine: ${ratio >= 1 ? `no measurable cost (${round((ratio - 1) * 100)}% faster, within the noise)` : `${round((1 - ratio) * 100)}% slower`}`));
+    }
+  }
   const d = all.get('database');
   rows.push(`| into the database, insert mode: rows/s ≥ mongoimport with the same workers | ${d?.notes?.some((n) => n.startsWith('mongoimport: not available')) ? 'not measured: mongoimport could not be built here (see the database section of bench/RESULTS.md)' : 'not measured'} |`);
   return rows.join('\n');
@@ -92,7 +102,7 @@ function targets(all: Map<string, ScenarioResult>): string {
 function loadResults(dir: string): { all: Map<string, ScenarioResult>; machines: Map<string, Machine> } {
   const all = new Map<string, ScenarioResult>();
   const machines = new Map<string, Machine>();
-  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'database', 'memory', 'backpressure'];
+  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'database', 'checkpoint', 'checkpoint-fast', 'memory', 'backpressure'];
   const rank = (f: string) => {
     const i = order.indexOf(f.replace(/\.json$/, ''));
     return i === -1 ? order.length : i;
@@ -130,7 +140,7 @@ export function renderResults(current: Machine | undefined, dir: string): string
     '',
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGB} GB, Node ${machine.node}; database: ${machine.database}; ${machine.date}.`,
     '',
-    `Reproduce: \`corepack pnpm bench\` (all scenarios; options: \`--scenarios parse,pipeline,database,memory,backpressure --sizes 10MB,100MB,1GB --runs 5 --db-size 10MB --shapes narrow,wide\`; \`--render\` only regenerates this file from bench/results).`,
+    `Reproduce: \`corepack pnpm bench\` (all scenarios; options: \`--scenarios parse,pipeline,database,memory,backpressure,checkpoint --sizes 10MB,100MB,1GB --runs 5 --db-size 10MB --shapes narrow,wide\`; \`--render\` only regenerates this file from bench/results).`,
     'Each variant runs once to warm up, then `--runs` times, each in a fresh process (peak RSS is the kernel\'s high-water mark for that process, `process.resourceUsage().maxRSS`, loader included). Inputs are generated, seeded, into bench/data/. The machine is shared and noisy: compare figures within one run.',
     '',
     '## Targets',

@@ -1,5 +1,5 @@
 // `pnpm bench`: every scenario, side by side in one run, several times after a warm-up.
-// Options: --scenarios parse,pipeline,database,memory,backpressure  --sizes 10MB,100MB,1GB
+// Options: --scenarios parse,pipeline,database,memory,backpressure,checkpoint  --sizes 10MB,100MB,1GB
 //          --runs 5  --db-size 10MB  --shapes narrow,wide
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -24,7 +24,7 @@ function writeMemoryDoc(): void {
 }
 const { values } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: 'parse,pipeline,database,memory,backpressure' },
+    scenarios: { type: 'string', default: 'parse,pipeline,database,memory,backpressure,checkpoint' },
     sizes: { type: 'string', default: '10MB,100MB' },
     runs: { type: 'string', default: '5' },
     'db-size': { type: 'string', default: '10MB' },
@@ -156,6 +156,28 @@ async function databaseScenario(server: MongoServer, mongoimport: ReturnType<typ
   ];
 }
 
+async function checkpointScenario(server: MongoServer): Promise<ScenarioResult[]> {
+  const file = await dataFile('narrow', mainSize);
+  console.log(`» checkpoint cost, narrow ${sizeLabel(mainSize)}, null sink, checkpoints in ${server.kind}`);
+  const out: ScenarioResult[] = [];
+  for (const engine of ['csv-parse', 'fast'] as const) {
+    const suffix = engine === 'fast' ? '-fast' : '';
+    const opts = { uri: server.uri, ...(engine === 'fast' ? { engine } : {}) };
+    const without = measure(`fileSource, no resume (${engine} engine)`, `anti-oom-seekable-null${suffix}`, file, opts);
+    const withResume = measure(`fileSource, resume: mongoCheckpoints (${engine} engine)`, `anti-oom-resume-null${suffix}`, file, opts);
+    const checkpoints = (withResume.extra as { checkpoints?: number } | undefined)?.checkpoints;
+    out.push({
+      name: `checkpoint${suffix}`,
+      title: `Checkpoint cost: ${sizeLabel(mainSize)} narrow file to a sink that acknowledges at once, ${engine} engine, with and without \`resume\``,
+      variants: [without, withResume],
+      notes: [
+        `resume / no resume: ${round((withResume.rowsPerSecond.median / without.rowsPerSecond.median) * 100)}% of the rows/s (target ≥ 95%); ${checkpoints ?? '?'} checkpoints written (default interval 1000 ms) to ${server.kind === 'ferretdb' ? 'FerretDB' : server.kind}.`,
+      ],
+    });
+  }
+  return out;
+}
+
 async function memoryScenario(): Promise<ScenarioResult[]> {
   console.log(`» memory flatness, narrow ${sizes.map(sizeLabel).join(', ')}`);
   const variants: VariantResult[] = [];
@@ -180,16 +202,17 @@ async function backpressureScenario(): Promise<ScenarioResult[]> {
   ];
 }
 
-const needsDb = scenarios.includes('database');
+const needsDb = scenarios.includes('database') || scenarios.includes('checkpoint');
 const server = needsDb ? await startMongo() : undefined;
-const mongoimport = needsDb ? findMongoimport() : { error: 'not tried (database scenario not run)' };
+const mongoimport = scenarios.includes('database') ? findMongoimport() : { error: 'not tried (database scenario not run)' };
 const results: ScenarioResult[] = [];
 try {
   if (scenarios.includes('parse')) results.push(...(await parseScenario()));
   if (scenarios.includes('pipeline')) results.push(...(await pipelineScenario()));
-  if (server) results.push(...(await databaseScenario(server, mongoimport)));
+  if (server && scenarios.includes('database')) results.push(...(await databaseScenario(server, mongoimport)));
   if (scenarios.includes('memory')) results.push(...(await memoryScenario()));
   if (scenarios.includes('backpressure')) results.push(...(await backpressureScenario()));
+  if (server && scenarios.includes('checkpoint')) results.push(...(await checkpointScenario(server)));
 } finally {
   await server?.stop();
 }

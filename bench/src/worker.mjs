@@ -79,6 +79,33 @@ const variants = {
       return { rows: report.rowsWritten };
     });
   },
+  async 'anti-oom-seekable-null'() {
+    // The baseline of the checkpoint scenario: the same file source and database connection as
+    // the resumable variant, without `resume`.
+    const { createIngestPipeline, fileSource } = await core();
+    return withCollection(async () => {
+      const report = await createIngestPipeline({ sink: nullWriter, memory: false, ping: false, csv: { engine: options.engine } }).run(fileSource(file, { highWaterMark: CHUNK }));
+      return { rows: report.rowsWritten };
+    });
+  },
+  async 'anti-oom-resume-null'() {
+    // Checkpoints in the database (mongoCheckpoints, default interval) on the fastest sink there
+    // is, so their cost shows at its largest.
+    const { createIngestPipeline, fileSource, mongoCheckpoints } = await core();
+    return withCollection(async (collection) => {
+      let checkpoints = 0;
+      const pipeline = createIngestPipeline({
+        sink: nullWriter,
+        memory: false,
+        ping: false,
+        csv: { engine: options.engine },
+        resume: { store: mongoCheckpoints(collection), key: `bench-${process.pid}-${Date.now()}` },
+      });
+      pipeline.on('checkpoint', () => checkpoints++);
+      const report = await pipeline.run(fileSource(file, { highWaterMark: CHUNK }));
+      return { rows: report.rowsWritten, extra: { checkpoints } };
+    });
+  },
   async 'hand-rolled-db'() {
     return withCollection((collection) =>
       handRolled({
@@ -157,6 +184,8 @@ async function withCollection(fn) {
 variants['anti-oom-parser-fast'] = variants['anti-oom-parser'];
 variants['anti-oom-null-fast'] = variants['anti-oom-null'];
 variants['anti-oom-db-fast'] = variants['anti-oom-db'];
+variants['anti-oom-seekable-null-fast'] = variants['anti-oom-seekable-null'];
+variants['anti-oom-resume-null-fast'] = variants['anti-oom-resume-null'];
 const run = variants[variant];
 if (!run) {
   console.error(`unknown variant ${variant}; one of ${Object.keys(variants).join(', ')}`);

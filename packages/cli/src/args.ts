@@ -26,6 +26,10 @@ export interface ImportCommand {
   failuresOut: string | undefined;
   dryRun: boolean;
   json: boolean;
+  /** Keep checkpoints, and continue from the last one (`--resume`). */
+  resume: boolean;
+  /** Forget the checkpoint and start over, keeping checkpoints (`--restart`). */
+  restart: boolean;
 }
 
 /** A parsed command line. */
@@ -62,6 +66,8 @@ const OPTIONS = {
   'max-failures': { type: 'string' },
   'failures-out': { type: 'string' },
   'dry-run': { type: 'boolean' },
+  resume: { type: 'boolean' },
+  restart: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -90,6 +96,10 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
   if (!MODES.includes(mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}; got "${v.mode}".`);
   const key = v.key === undefined ? undefined : list('--key', v.key);
   if (mode !== 'insert' && key === undefined) throw new UsageError(`--mode ${mode} needs --key: the column(s) that identify a document, such as --key sku.`);
+  const restart = v.restart ?? false;
+  const resume = (v.resume ?? false) || restart;
+  if (resume && dryRun) throw new UsageError('--resume and --restart keep checkpoints in the database; --dry-run writes nothing, so there is nothing to resume.');
+  if (v.drop && v.resume && !restart) throw new UsageError('--drop with --resume would delete the rows already imported; use --restart --drop to start over from an empty collection.');
 
   return {
     kind: 'import',
@@ -111,6 +121,8 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
     failuresOut: v['failures-out'],
     dryRun,
     json: v.json ?? false,
+    resume,
+    restart,
   };
 }
 
@@ -174,6 +186,12 @@ Database:
                              insert (default), replace by key (upsert), or $set the row's fields by key (merge)
   --key <col,...>            the column(s) that identify a document in upsert and merge modes
   --drop                     drop the collection before importing
+  --resume                   durable import: keep checkpoints (collection anti_oom_checkpoints of --db,
+                             keyed by the file's absolute path and the target), and when run again
+                             continue after the last one, writing no row twice (a file, not stdin
+                             or gzip; a finished import is not run again: see --restart)
+  --restart                  forget the checkpoint of this file and target and start over (with
+                             checkpoints, as --resume); rows already imported stay unless --drop
   --batch-size <n>           rows per bulk write (default 1000)
   -j, --concurrency <n>      bulk writes in flight (default 2)
 
@@ -196,4 +214,5 @@ Examples:
   anti-oom import products.csv --db shop --collection products --types price:number,qty:int
   gunzip -c big.csv.gz | anti-oom import - --db shop -c products --mode upsert --key sku --json
   anti-oom import products.csv --dry-run --types price:number --failures-out bad-rows.csv
+  anti-oom import orders.csv -d shop -c orders --resume     # run it again after a crash to continue
 `;

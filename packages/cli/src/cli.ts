@@ -1,9 +1,11 @@
-import type { Readable, Writable } from 'node:stream';
-import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestReport, type IngestSnapshot } from '@anti-oom/core';
+import { Readable, type Writable } from 'node:stream';
+import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestReport, type IngestSnapshot, type SeekableSource } from '@anti-oom/core';
 import { MongoClient } from 'mongodb';
 import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
 import { FailuresFile } from './failures-file.js';
+import { crashHook } from './crash-hook.js';
 import { openInput, type ImportInput } from './input.js';
+import { NotResumableError, openResumable, resumeKey, resumeOptions, resumingLine } from './resume.js';
 import { formatProgressLine, formatReport } from './progress.js';
 import { VERSION } from './version.js';
 
@@ -60,9 +62,16 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
   const out = new Output(io, json);
 
   let input: ImportInput;
+  let seekable: SeekableSource | undefined;
   try {
-    input = await openInput(cmd.input, io.stdin);
+    if (cmd.resume) {
+      // A file read from any offset; stdin and gzip are refused here, before anything is read.
+      const file = await openResumable(cmd.input);
+      seekable = file.source;
+      input = { source: Readable.from([]), size: file.size, bytesRead: () => 0, gzip: false, close: async () => {} };
+    } else input = await openInput(cmd.input, io.stdin);
   } catch (err) {
+    if (err instanceof NotResumableError) return out.fatal(err.code, err.message);
     return out.fatal('E_INPUT', `Cannot read ${cmd.input}: ${(err as Error).message}`);
   }
   let failures: FailuresFile | undefined;
@@ -86,6 +95,8 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
       }
       sink = mongoSink(client.db(cmd.db).collection(cmd.collection!), { mode: cmd.mode, ...(cmd.key ? { key: cmd.key } : {}) });
     }
+    const crash = crashHook(io.env);
+    if (crash) sink = crash.wrap(sink);
 
     let pipeline;
     try {
@@ -102,6 +113,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
         concurrency: cmd.concurrency,
         maxFailures: cmd.maxFailures,
         signal: io.signal,
+        ...(cmd.resume && client ? { resume: resumeOptions(client.db(cmd.db), resumeKey(cmd.input, cmd.db!, cmd.collection!), cmd.restart, io.env) } : {}),
       });
     } catch (err) {
       if (isIngestError(err)) return out.fatal(err.code, err.message);
@@ -113,6 +125,8 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
       pipeline.on('rowFailure', (failure, values) => file.add(failure, values));
     }
     pipeline.on('progress', (s) => out.progress(s, input));
+    pipeline.on('resume', (at) => out.resuming(cmd.input, at));
+    crash?.watch(pipeline);
     if (cmd.drop && client) {
       try {
         await client.db(cmd.db).collection(cmd.collection!).drop();
@@ -125,7 +139,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     let report: IngestReport;
     let exit: number;
     try {
-      report = await pipeline.run(input.source);
+      report = await pipeline.run(seekable ?? input.source);
       exit = report.rowsFailed > 0 ? ExitCode.ROWS_FAILED : ExitCode.OK;
     } catch (err) {
       if (!isIngestError(err) || err.report === undefined) throw err;
@@ -165,13 +179,23 @@ class Output {
     const every = this.json ? JSON_PROGRESS_MS : TTY_REDRAW_MS;
     if (now - this.#last < every || s.state !== 'running') return;
     this.#last = now;
-    const at = { bytesRead: input.bytesRead(), size: input.size };
+    // Progress is what is settled (parsed and acknowledged), not what was taken from the file;
+    // through gzip only the compressed bytes taken compare with the file's size.
+    const at = { bytesDone: input.gzip ? input.bytesRead() : s.bytesAcknowledged, startBytes: this.#startBytes, size: input.size, compressed: input.gzip };
     if (this.json) {
-      this.#line({ event: 'progress', ...s, inputBytesRead: at.bytesRead, inputBytes: at.size ?? null });
+      this.#line({ event: 'progress', ...s, inputBytesRead: input.bytesRead(), inputBytes: at.size ?? null });
     } else if (this.io.stderr.isTTY) {
       this.io.stderr.write(`\r\x1b[2K${formatProgressLine(s, at)}`);
       this.#drawn = true;
     }
+  }
+
+  #startBytes = 0;
+
+  resuming(path: string, at: { line: number; offset: number; rowsWritten: number }): void {
+    this.#startBytes = at.offset;
+    if (this.json) this.#line({ event: 'resume', line: at.line, byte: at.offset, rowsWritten: at.rowsWritten });
+    else this.io.stderr.write(resumingLine(path, at));
   }
 
   report(report: IngestReport, cmd: ImportCommand, exitCode: number): void {

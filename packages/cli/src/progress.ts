@@ -2,9 +2,17 @@ import type { IngestReport, IngestSnapshot } from '@anti-oom/core';
 
 /** Where the input stands, beside the pipeline's counters. */
 export interface InputPosition {
-  bytesRead: number;
+  /**
+   * Bytes of the input settled: parsed, and acknowledged by the database or failed
+   * (`bytesAcknowledged`); for gzip, the compressed bytes taken, the only figure comparable to its size.
+   */
+  bytesDone: number;
+  /** Where this run started in the input (a resumed import), so the rate counts this run only. */
+  startBytes?: number;
   /** Input size when known (a file, not stdin). */
   size: number | undefined;
+  /** `bytesDone` counts compressed bytes taken (gzip input). */
+  compressed?: boolean;
 }
 
 const MB = 1024 * 1024;
@@ -21,17 +29,20 @@ export function formatDuration(seconds: number): string {
 
 /**
  * The live line on a terminal: percent of the input, rows/s, time left, written, failed, heap.
- * Time left comes from the byte rate so far, which is what the rest of the file will take.
+ * The percentage is of bytes settled (acknowledged by the database, or failed), not bytes read,
+ * which run ahead by whatever the stages and the socket hold; time left is the rest of the file
+ * at this run's settled-byte rate.
  */
 export function formatProgressLine(s: IngestSnapshot, at: InputPosition): string {
   const parts: string[] = [];
   if (at.size !== undefined && at.size > 0) {
-    const fraction = Math.min(1, at.bytesRead / at.size);
+    const fraction = Math.min(1, at.bytesDone / at.size);
     parts.push(`${(fraction * 100).toFixed(1).padStart(5)}%`);
     const seconds = s.elapsedMs / 1000;
-    if (fraction > 0 && seconds > 0) parts.push(`ETA ${formatDuration((seconds / fraction) * (1 - fraction))}`);
+    const done = at.bytesDone - (at.startBytes ?? 0);
+    if (done > 0 && seconds > 0) parts.push(`ETA ${formatDuration(((at.size - at.bytesDone) * seconds) / done)}`);
   } else {
-    parts.push(`${(at.bytesRead / MB).toFixed(1)} MB read`);
+    parts.push(`${(at.bytesDone / MB).toFixed(1)} MB ${at.compressed ? 'read' : 'done'}`);
   }
   parts.push(`${number.format(Math.round(s.rowsPerSecond))} rows/s`);
   parts.push(`written ${number.format(s.rowsWritten)}`);

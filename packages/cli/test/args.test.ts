@@ -8,7 +8,7 @@ const base = ['import', 'in.csv', '--db', 'shop', '--collection', 'products'];
 describe('parseCommand', () => {
   it('reads every option of anti-oom import', () => {
     const cmd = parseCommand(
-      [...base, '--mode', 'upsert', '--key', 'sku, region', '--delimiter', 'tab', '-f', 'sku,region,price', '--drop', '--engine', 'fast', '--encoding', 'auto', '--types', 'price:number,qty:int', '--batch-size', '500', '-j', '4', '--max-failures', '0', '--failures-out', 'bad.csv', '--json'],
+      [...base, '--mode', 'upsert', '--key', 'sku, region', '--delimiter', 'tab', '-f', 'sku,region,price', '--drop', '--engine', 'fast', '--encoding', 'auto', '--types', 'price:number,qty:int', '--batch-size', '500', '-j', '4', '--max-failures', '0', '--failures-out', 'bad.csv', '--json', '--restart'],
       {},
     );
     expect(cmd).toEqual({
@@ -31,7 +31,15 @@ describe('parseCommand', () => {
       failuresOut: 'bad.csv',
       dryRun: false,
       json: true,
+      resume: true,
+      restart: true,
     });
+  });
+
+  it('--resume alone continues; --restart starts over and implies --resume', () => {
+    expect(parseCommand([...base, '--resume'])).toMatchObject({ resume: true, restart: false });
+    expect(parseCommand([...base, '--restart'])).toMatchObject({ resume: true, restart: true });
+    expect(parseCommand(base)).toMatchObject({ resume: false, restart: false });
   });
 
   it('takes the URI from --uri, else MONGODB_URI', () => {
@@ -69,6 +77,8 @@ describe('parseCommand', () => {
     [[...base, '--max-failures=-1'], /--max-failures takes a whole number >= 0/],
     [[...base, '--frobnicate'], /Unknown option '--frobnicate'/],
     [[...base, '--engine', 'turbo'], /--engine must be csv-parse or fast/],
+    [[...base, '--resume', '--dry-run'], /nothing to resume/],
+    [[...base, '--resume', '--drop'], /--restart --drop/],
   ])('refuses %j with a message that says what to do', (argv, message) => {
     expect(() => parseCommand(argv)).toThrow(UsageError);
     expect(() => parseCommand(argv)).toThrow(message);
@@ -78,12 +88,18 @@ describe('parseCommand', () => {
 describe('the progress line', () => {
   const snapshot = { rowsPerSecond: 23456.4, rowsWritten: 1_234_000, rowsFailed: 12, heapUsedBytes: 45 * 1048576, elapsedMs: 10_000 } as IngestSnapshot;
 
-  it('shows percent, time left from the byte rate, rows/s, counts and heap', () => {
-    expect(formatProgressLine(snapshot, { bytesRead: 250, size: 1000 })).toBe(' 25.0%  ETA 30s  23,456 rows/s  written 1,234,000  failed 12  heap 45 MB');
+  it('shows percent of settled bytes, time left from the settled-byte rate, rows/s, counts and heap', () => {
+    expect(formatProgressLine(snapshot, { bytesDone: 250, size: 1000 })).toBe(' 25.0%  ETA 30s  23,456 rows/s  written 1,234,000  failed 12  heap 45 MB');
   });
 
-  it('shows megabytes read when the size is unknown (stdin)', () => {
-    expect(formatProgressLine(snapshot, { bytesRead: 5 * 1048576, size: undefined })).toBe('5.0 MB read  23,456 rows/s  written 1,234,000  failed 12  heap 45 MB');
+  it('a resumed run: the percentage counts from the file start, the rate only this run', () => {
+    // 500 bytes were done before; this run settled 100 more in 10 s: 400 left take 40 s.
+    expect(formatProgressLine(snapshot, { bytesDone: 600, startBytes: 500, size: 1000 })).toBe(' 60.0%  ETA 40s  23,456 rows/s  written 1,234,000  failed 12  heap 45 MB');
+  });
+
+  it('shows megabytes done when the size is unknown (stdin), read for gzip', () => {
+    expect(formatProgressLine(snapshot, { bytesDone: 5 * 1048576, size: undefined })).toBe('5.0 MB done  23,456 rows/s  written 1,234,000  failed 12  heap 45 MB');
+    expect(formatProgressLine(snapshot, { bytesDone: 5 * 1048576, size: undefined, compressed: true })).toBe('5.0 MB read  23,456 rows/s  written 1,234,000  failed 12  heap 45 MB');
   });
 
   it('formats durations', () => {

@@ -30,6 +30,12 @@ export const IngestErrorCode = {
   E_ABORTED: 'E_ABORTED',
   /** A bug or an unexpected exception; the `cause` holds the original. */
   E_INTERNAL: 'E_INTERNAL',
+  /** `resume` was asked for, but the checkpoint under its key was taken from a different source (size or first bytes differ). Nothing was written. */
+  E_RESUME_MISMATCH: 'E_RESUME_MISMATCH',
+  /** `resume` was asked for, and the import under its key already completed. Start over with `restart`. */
+  E_ALREADY_DONE: 'E_ALREADY_DONE',
+  /** `resume` was asked for with a source that cannot be read from an offset (a stream, stdin, an HTTP body). Nothing was read. */
+  E_NOT_SEEKABLE: 'E_NOT_SEEKABLE',
 
   // Codes used by the HTTP adapters (`@anti-oom/http` and those built on it).
   /** The upload's content type is not CSV, gzip or multipart/form-data. */
@@ -67,6 +73,9 @@ const STATUS_BY_CODE: Record<IngestErrorCode, number> = {
   E_SOURCE: 400,
   E_ABORTED: 499,
   E_INTERNAL: 500,
+  E_RESUME_MISMATCH: 409,
+  E_ALREADY_DONE: 409,
+  E_NOT_SEEKABLE: 400,
   E_UNSUPPORTED_MEDIA_TYPE: 415,
   E_BAD_REQUEST: 400,
   E_IDLE_TIMEOUT: 408,

@@ -25,6 +25,14 @@ export { isTransientError } from './sink/transient.js';
 export { mongoSink } from './mongo/mongo-sink.js';
 export type { MongoSinkMode, MongoSinkOptions } from './mongo/mongo-sink.js';
 
+export { mongoCheckpoints } from './resume/mongo-checkpoints.js';
+export type { MongoCheckpointsOptions } from './resume/mongo-checkpoints.js';
+export { fileSource } from './resume/source.js';
+export type { SeekableSource } from './resume/source.js';
+export type { ResumeOptions } from './resume/session.js';
+export type { Checkpoint, CheckpointStore, SourceFingerprint } from './resume/store.js';
+export type { CheckpointCounters } from './resume/ledger.js';
+
 export { createMemoryMonitor } from './memory/memory-monitor.js';
 export type { MemoryMonitor, MemoryMonitorOptions, MemorySample } from './memory/memory-monitor.js';
 

@@ -61,6 +61,14 @@ export interface CsvRecord {
   row: Record<string, string>;
   /** Bytes of input the record took, delimiters included; the batcher uses it as a size estimate. */
   bytes: number;
+  /**
+   * Offset in the source, in the source's own bytes (before any transcoding), just past the
+   * record's line end: where the next record starts. `NaN` for charsets whose characters have no
+   * fixed width (Shift_JIS, GBK, ...). Checkpoints and `bytesAcknowledged` are built on it.
+   */
+  end: number;
+  /** Physical line on which the next record starts (past any line breaks inside quoted fields). */
+  nextLine: number;
 }
 
 /** A document on its way to the sink, still carrying the line it came from. */
@@ -71,6 +79,12 @@ export interface LinedDocument<T = Record<string, unknown>> {
   document: T;
   /** Approximate size in bytes, used to cap batches by bytes. */
   bytes: number;
+  /** Source offset just past the record (see {@link CsvRecord.end}), when the document came from a file. */
+  end?: number;
+  /** Physical line on which the next record starts, with `end`. */
+  nextLine?: number;
+  /** The pipeline gave the document its `_id` (a resumable insert): a copy found under that `_id` is this row's own. */
+  assignedId?: boolean;
 }
 
 /** A group of documents the sink writes in one round trip. */
@@ -105,6 +119,11 @@ export interface WriteAttempt {
   attempt: number;
   /** Fires when the import is aborted; an in-flight write may ignore it. */
   signal: AbortSignal;
+  /**
+   * The batch may have been written before, by an earlier run of the same resumable import that
+   * stopped before its checkpoint: a duplicate key on the row's own `_id` means it is there.
+   */
+  replay?: boolean;
 }
 
 /**
@@ -126,6 +145,14 @@ export interface BatchWriter<T = Record<string, unknown>> {
   isTransient?(error: unknown): boolean;
   /** Cheap liveness check (a ping), used to fail fast before reading anything. */
   ping?(signal?: AbortSignal): Promise<void>;
+  /**
+   * How a resumed import keeps replayed rows from landing twice. `'insert'`: the pipeline gives
+   * each document without an `_id` a deterministic one (from the resume key's nonce and the line)
+   * and marks the item `assignedId`; on a write with `replay`, the writer must count a duplicate
+   * key on such an `_id` as written (`mongoSink` does). `'keyed'`: writes are idempotent by key
+   * (upsert, merge). Absent: the writer is taken to be idempotent.
+   */
+  readonly resumeMode?: 'insert' | 'keyed';
 }
 
 /** A pino-compatible logger; only these methods are used. */
@@ -152,8 +179,21 @@ export interface IngestSnapshot {
   rowsFailed: number;
   /** Blank lines, and rows `map` returned `undefined` for. */
   rowsSkipped: number;
-  /** Bytes of input consumed (compressed bytes if the source was compressed). */
+  /** Bytes of input consumed (compressed bytes if the source was compressed); from the start of the source when resumed. */
   bytesRead: number;
+  /**
+   * Offset in the source just past the last record whose fate is settled along with every record
+   * before it: written and acknowledged by the database, failed, or skipped. This is where a
+   * checkpoint would resume, and what honest progress is measured by (`bytesRead` runs ahead by
+   * whatever the stages hold). In the source's own bytes (uncompressed, before transcoding); 0
+   * until the first batch is acknowledged, and for charsets with no fixed width.
+   */
+  bytesAcknowledged: number;
+  /**
+   * A resumable import (`resume` option): the last checkpoint stored, where a later run would
+   * continue (source offset, and the line of the record there). Absent otherwise.
+   */
+  durable?: { offset: number; line: number };
   /** Batches the database acknowledged. */
   batchesWritten: number;
   inserted: number;
@@ -180,4 +220,9 @@ export interface IngestReport extends IngestSnapshot {
   peakRssBytes: number;
   /** Why the import ended early, when it did. */
   error?: { code: string; message: string };
+  /**
+   * Present when the import was continued from a checkpoint (`resume` option): the line it resumed
+   * at the last time, and how many times it was resumed. The counters cover the whole import.
+   */
+  resumed?: { fromLine: number; fromByte: number; times: number };
 }

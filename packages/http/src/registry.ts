@@ -87,6 +87,7 @@ export class ImportEntry extends EventEmitter<ImportEvents> {
       rowsFailed: 0,
       rowsSkipped: 0,
       bytesRead: 0,
+      bytesAcknowledged: 0,
       batchesWritten: 0,
       inserted: 0,
       upserted: 0,

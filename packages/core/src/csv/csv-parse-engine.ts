@@ -92,7 +92,7 @@ export class CsvParseEngine implements CsvEngine {
       // The broken record never ended (a quote left open to the end of input).
       const p = this.#pending;
       this.#pending = undefined;
-      this.#records.broken(p.line, p.code, p.column, undefined, p.detail);
+      this.#records.broken(p.line, p.code, p.column, undefined, NaN, p.detail);
     }
   }
 
@@ -117,7 +117,7 @@ export class CsvParseEngine implements CsvEngine {
     this.#lastEndLine = api.info.lines - this.#crlfSkew;
     const p = this.#pending;
     this.#pending = undefined;
-    if (p !== undefined) this.#records.broken(p.line, p.code, p.column, api.info.bytes, p.detail);
+    if (p !== undefined) this.#records.broken(p.line, p.code, p.column, api.info.bytes, this.#lastEndLine + 1, p.detail);
   }
 
   #onRecord(fields: string[]): void {
@@ -126,7 +126,7 @@ export class CsvParseEngine implements CsvEngine {
     // Only a record spanning several lines can hold a quoted CRLF, so one-line records cost nothing.
     if (api.info.lines - this.#crlfSkew > line) this.#crlfSkew += countCrlf(fields);
     this.#lastEndLine = api.info.lines - this.#crlfSkew;
-    this.#records.record(fields, line, api.info.bytes);
+    this.#records.record(fields, line, api.info.bytes, this.#lastEndLine + 1);
   }
 
   #fatal(err: Error): IngestError {

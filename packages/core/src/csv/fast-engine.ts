@@ -139,8 +139,10 @@ export class FastEngine implements CsvEngine {
       const size = ascii ? after - pos : Buffer.byteLength(text.slice(pos, after));
       if (size > this.#max) throw records.tooLarge(line);
       offset += size;
-      if (broken === undefined) records.record(fields, line, offset);
-      else records.broken(line, broken.code, broken.column, offset);
+      // The next record's line; at the end of input there is none, and both engines say line + 1.
+      const nextLine = line + breaks + 1;
+      if (broken === undefined) records.record(fields, line, offset, nextLine);
+      else records.broken(line, broken.code, broken.column, offset, nextLine);
       line += breaks + (terminated ? 1 : 0);
       pos = after;
     }

@@ -1,7 +1,18 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { CsvRecord, RowFailure, RowFailureValues } from '../types.js';
 import { normalizeCsvOptions, type CsvOptions } from './options.js';
-import { CsvReader } from './reader.js';
+import { CsvReader, type CsvStart } from './reader.js';
+
+/**
+ * What the pipeline reads off a parser to place checkpoints: records handed on so far, and the
+ * settings found (filled in by the parser). @internal
+ */
+export interface CsvTracking {
+  /** Good records handed on so far. */
+  records: number;
+  /** The settings in use, once known: what a checkpoint must restore. */
+  settings(): { charset: string | undefined; delimiter: string | undefined; header: readonly string[] | undefined };
+}
 
 /** Options of {@link createCsvParser}. */
 export interface CsvParserOptions extends CsvOptions {
@@ -12,11 +23,15 @@ export interface CsvParserOptions extends CsvOptions {
    */
   emit?: 'record' | 'chunk';
   /** Called for each row that cannot be read; the stream also emits `rowFailure`. */
-  onRowFailure?: (failure: RowFailure, values?: RowFailureValues) => void;
+  onRowFailure?: (failure: RowFailure, values?: RowFailureValues, end?: number, nextLine?: number) => void;
   /** Called once with the checked header; the stream also emits `header`. */
   onHeader?: (columns: readonly string[]) => void;
   /** Called for each blank line skipped; the stream also emits `skip` with the line. */
-  onSkip?: (line: number) => void;
+  onSkip?: (line: number, end?: number, nextLine?: number) => void;
+  /** @internal Start mid-file, from a checkpoint. */
+  start?: CsvStart;
+  /** @internal Filled in for the pipeline's checkpoints. */
+  tracking?: CsvTracking;
 }
 
 /**
@@ -35,24 +50,34 @@ export interface CsvParserOptions extends CsvOptions {
  * ```
  */
 export function createCsvParser(options: CsvParserOptions = {}): Transform {
-  const { emit = 'record', onRowFailure, onSkip, onHeader, ...csv } = options;
+  const { emit = 'record', onRowFailure, onSkip, onHeader, start, tracking, ...csv } = options;
   const chunked = emit === 'chunk';
   let records: CsvRecord[] = [];
-  const reader = new CsvReader(normalizeCsvOptions(csv), {
-    record: (record) => records.push(record),
-    failure: (failure, values) => {
-      onRowFailure?.(failure, values);
-      stream.emit('rowFailure', failure, values);
+  const counter = tracking ?? { records: 0 };
+  const reader = new CsvReader(
+    normalizeCsvOptions(csv),
+    {
+      record: (record) => {
+        // Counted as it is found, so a failure found after it in the same chunk sees it in flight.
+        counter.records++;
+        records.push(record);
+      },
+      failure: (failure, values, end, nextLine) => {
+        onRowFailure?.(failure, values, end, nextLine);
+        stream.emit('rowFailure', failure, values);
+      },
+      header: (columns) => {
+        onHeader?.(columns);
+        stream.emit('header', columns);
+      },
+      skip: (line, end, nextLine) => {
+        onSkip?.(line, end, nextLine);
+        stream.emit('skip', line);
+      },
     },
-    header: (columns) => {
-      onHeader?.(columns);
-      stream.emit('header', columns);
-    },
-    skip: (line) => {
-      onSkip?.(line);
-      stream.emit('skip', line);
-    },
-  });
+    start,
+  );
+  if (tracking) tracking.settings = () => ({ charset: reader.charset, delimiter: reader.delimiter, header: reader.header });
 
   // Records found in one input chunk leave together: one push for the array in chunk mode.
   const drain = (): void => {

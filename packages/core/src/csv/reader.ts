@@ -8,6 +8,20 @@ import { RecordHandler, type CsvReaderCallbacks } from './records.js';
 import { endOfFirstLine, sniffDelimiter } from './sniff.js';
 import { createTranscoder, type Transcoder } from './transcode.js';
 
+/**
+ * Where a resumed import starts reading, and the settings its first run found: a checkpoint
+ * restores them rather than sniffing mid-file. @internal
+ */
+export interface CsvStart {
+  /** Source offset of the first byte to read. */
+  offset: number;
+  /** Physical line on which that byte is. */
+  line: number;
+  charset: string;
+  delimiter: string;
+  header: readonly string[];
+}
+
 /** How much `delimiter: 'auto'` reads looking for the end of the header line. */
 const SNIFF_LIMIT = 64 * 1024;
 
@@ -34,10 +48,16 @@ export class CsvReader {
   /** The first bytes, held until there are enough to recognise a binary file. */
   #head: Buffer | undefined = Buffer.alloc(0);
 
-  constructor(options: NormalizedCsvOptions, out: CsvReaderCallbacks) {
+  constructor(options: NormalizedCsvOptions, out: CsvReaderCallbacks, start?: CsvStart) {
+    if (start !== undefined) {
+      // Mid-file: the settings of the first run, the header as columns, and no binary check.
+      options = { ...options, encoding: start.charset, delimiter: start.delimiter, columns: [...start.header] };
+      this.#head = undefined;
+    }
     this.#options = options;
-    this.#transcoder = createTranscoder(options.encoding);
-    this.#records = new RecordHandler(options, out, () => this.#transcoder.invalid);
+    this.#transcoder = createTranscoder(options.encoding, { offset: start?.offset ?? 0 });
+    const transcoder = this.#transcoder;
+    this.#records = new RecordHandler(options, out, () => transcoder.invalid, () => transcoder.positions, start === undefined ? 0 : start.line - 1);
     if (options.delimiter === 'auto') this.#delimiterHeld = [];
     else this.#engine = this.#createEngine(options.delimiter);
   }

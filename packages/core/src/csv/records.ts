@@ -3,13 +3,15 @@ import type { CsvRecord, RowFailure, RowFailureValues } from '../types.js';
 import { RowFailureCode } from '../types.js';
 import { validateHeader } from './header.js';
 import type { NormalizedCsvOptions } from './options.js';
+import type { SourcePositions } from './positions.js';
 
 /** Where a {@link CsvReader} delivers what it finds. @internal */
 export interface CsvReaderCallbacks {
   record(record: CsvRecord): void;
-  failure(failure: RowFailure, values?: RowFailureValues): void;
+  /** `end`: the source offset just past the record, when known. */
+  failure(failure: RowFailure, values?: RowFailureValues, end?: number, nextLine?: number): void;
   /** A blank line, counted as a skipped row. */
-  skip(line: number): void;
+  skip(line: number, end?: number, nextLine?: number): void;
   /** The checked header, once, before the first record. */
   header?(columns: readonly string[]): void;
 }
@@ -36,14 +38,33 @@ export class RecordHandler {
   readonly #options: NormalizedCsvOptions;
   readonly #out: CsvReaderCallbacks;
   readonly #invalid: () => number[] | undefined;
+  readonly #positions: () => SourcePositions | undefined;
+  /** Lines before the input's first: a resumed import starts mid-file. */
+  readonly #lineBase: number;
   #header: string[] | undefined;
   #lastEnd = 0;
+  #resolved: SourcePositions | undefined;
 
-  constructor(options: NormalizedCsvOptions, out: CsvReaderCallbacks, invalid: () => number[] | undefined) {
+  constructor(
+    options: NormalizedCsvOptions,
+    out: CsvReaderCallbacks,
+    invalid: () => number[] | undefined,
+    positions: () => SourcePositions | undefined = () => undefined,
+    lineBase = 0,
+  ) {
     this.#options = options;
     this.#out = out;
     this.#invalid = invalid;
+    this.#positions = positions;
+    this.#lineBase = lineBase;
     this.#header = options.columns;
+  }
+
+  /** The source offset of stream offset `end` (NaN when the charset has no fixed width). */
+  #source(end: number): number {
+    // Resolved once: 'auto' knows its charset only after sniffing, and never changes it after.
+    const positions = (this.#resolved ??= this.#positions());
+    return positions === undefined ? NaN : positions.at(end);
   }
 
   get header(): readonly string[] | undefined {
@@ -51,7 +72,9 @@ export class RecordHandler {
   }
 
   /** A complete record. */
-  record(fields: string[], line: number, end: number): void {
+  record(fields: string[], line: number, end: number, nextLine: number): void {
+    line += this.#lineBase;
+    nextLine += this.#lineBase;
     const bytes = end - this.#lastEnd;
     this.#lastEnd = end;
     const blank = fields.length === 1 && fields[0] === '';
@@ -71,7 +94,7 @@ export class RecordHandler {
       return;
     }
     if (blank && this.#options.skipEmptyLines) {
-      this.#out.skip(line);
+      this.#out.skip(line, this.#source(end), nextLine);
       return;
     }
     if (invalidAt !== undefined) {
@@ -82,6 +105,8 @@ export class RecordHandler {
           message: `The row holds bytes that are not UTF-8 (near byte ${invalidAt + 1} of the input); it was not written. If the file is not UTF-8, pass csv.encoding ('auto', 'windows-1252', ...).`,
         },
         fields,
+        this.#source(end),
+        nextLine,
       );
       return;
     }
@@ -94,20 +119,24 @@ export class RecordHandler {
           message: `Expected ${width} fields, as in the header; got ${fields.length}. Check for an unquoted delimiter in a value.`,
         },
         fields,
+        this.#source(end),
+        nextLine,
       );
       return;
     }
     const row: Record<string, string> = {};
     const n = fields.length < width ? fields.length : width;
     for (let i = 0; i < n; i++) row[header[i]!] = fields[i]!;
-    this.#out.record({ line, row, bytes });
+    this.#out.record({ line, row, bytes, end: this.#source(end), nextLine });
   }
 
   /**
    * A record that is not valid CSV, once it has ended: one failure however many errors it had.
    * Before the header it ends the import, since no row can be read without one.
    */
-  broken(line: number, code: string, column: number | undefined, end: number | undefined, detail?: string): void {
+  broken(line: number, code: string, column: number | undefined, end: number | undefined, nextLine: number, detail?: string): void {
+    line += this.#lineBase;
+    nextLine += this.#lineBase;
     if (end !== undefined) {
       this.#lastEnd = end;
       this.#invalidBytesBefore(end);
@@ -117,7 +146,7 @@ export class RecordHandler {
       throw new IngestError(IngestErrorCode.E_CSV_MALFORMED, `The header row on line ${line} is not valid CSV. ${message}`, { line });
     }
     const name = column === undefined ? undefined : this.#header[column];
-    this.#out.failure({ line, code: RowFailureCode.E_CSV_RECORD, message, ...(name === undefined ? {} : { column: name }) });
+    this.#out.failure({ line, code: RowFailureCode.E_CSV_RECORD, message, ...(name === undefined ? {} : { column: name }) }, undefined, end === undefined ? NaN : this.#source(end), nextLine);
   }
 
   /** The input has ended. */
@@ -129,6 +158,7 @@ export class RecordHandler {
 
   /** A record too large to be anything but a runaway quote ends the import. */
   tooLarge(line: number): IngestError {
+    line += this.#lineBase;
     return new IngestError(
       IngestErrorCode.E_ROW_TOO_LARGE,
       `The record starting on line ${line} is larger than ${this.#options.maxRecordBytes} bytes. ` +

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
+import { DecodedPositions, Utf8Positions, type SourcePositions } from './positions.js';
 import { Utf8Checker } from './utf8-check.js';
 
 /** Turns input bytes of one charset into UTF-8 bytes, chunk by chunk. @internal */
@@ -15,6 +16,16 @@ export interface Transcoder {
    * The reader fails the rows that hold them, rather than writing U+FFFD in their place.
    */
   readonly invalid: number[] | undefined;
+  /**
+   * Maps offsets of the UTF-8 output back to offsets in the source, once the charset is known;
+   * undefined for charsets whose characters have no fixed width (Shift_JIS, GBK, ...).
+   */
+  readonly positions: SourcePositions | undefined;
+}
+
+/** Where the transcoder's input starts in the source: 0, or a checkpoint's offset. @internal */
+export interface TranscoderStart {
+  offset: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -25,16 +36,21 @@ const SNIFF_BYTES = 64 * 1024;
  * Drops a UTF-8 BOM and passes every other byte through undecoded: the parser reads UTF-8 bytes
  * directly, so the common case costs no decoding, only a validity check.
  */
-function utf8Passthrough(): Transcoder {
-  let head: Buffer | undefined = EMPTY;
+function utf8Passthrough(start: number): Transcoder {
+  // Only the start of a file can hold a BOM; mid-file, EF BB BF is a character like any other.
+  let head: Buffer | undefined = start === 0 ? EMPTY : undefined;
   const checker = new Utf8Checker();
+  const positions = new Utf8Positions(start, checker.replaced);
   const settle = (bytes: Buffer): Buffer => {
     head = undefined;
-    return checker.write(bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes);
+    const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+    if (bom) positions.skip(3);
+    return checker.write(bom ? bytes.subarray(3) : bytes);
   };
   return {
     charset: 'utf8',
     invalid: checker.invalid,
+    positions,
     write(chunk) {
       if (head === undefined) return checker.write(chunk);
       const bytes = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
@@ -60,14 +76,45 @@ function isBomPrefix(bytes: Buffer): boolean {
 }
 
 /** Decodes with iconv-lite (which keeps state for characters split across chunks) and re-encodes as UTF-8. */
-function iconvTranscoder(charset: string): Transcoder {
-  const decoder = iconv.getDecoder(charset);
+function iconvTranscoder(charset: string, start: number): Transcoder {
+  // The BOM is dropped here rather than by iconv-lite, so the positions know it was there.
+  const decoder = iconv.getDecoder(charset, { stripBOM: false });
+  const unit = charUnit(charset);
+  const positions = unit === undefined ? undefined : new DecodedPositions(start, unit);
+  let first = start === 0;
+  const out = (text: string): Buffer => {
+    if (first && text.length > 0) {
+      first = false;
+      if (text.charCodeAt(0) === 0xfeff) {
+        text = text.slice(1);
+        positions?.skip(unit === 2 ? 2 : 3);
+      }
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    positions?.push(bytes);
+    return bytes;
+  };
   return {
     charset,
     invalid: undefined,
-    write: (chunk) => Buffer.from(decoder.write(chunk), 'utf8'),
-    end: () => Buffer.from(decoder.end() ?? '', 'utf8'),
+    positions,
+    write: (chunk) => out(decoder.write(chunk)),
+    end: () => out(decoder.end() ?? ''),
   };
+}
+
+/**
+ * Source bytes per UTF-16 code unit of a charset: 2 for UTF-16, 1 for a single-byte charset
+ * (every byte one character, so 256 bytes decode to 256 characters), undefined otherwise.
+ * @internal
+ */
+export function charUnit(charset: string): 1 | 2 | undefined {
+  const l = charset.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (l === 'utf16le' || l === 'utf16be' || l === 'utf16' || l === 'ucs2') return 2;
+  if (l.startsWith('utf') || l.startsWith('ucs')) return undefined;
+  const all = Buffer.alloc(256);
+  for (let i = 0; i < 256; i++) all[i] = i;
+  return iconv.decode(all, charset, { stripBOM: false }).length === 256 ? 1 : undefined;
 }
 
 /** True when `bytes` is UTF-8, allowing the last character to be cut off by the sample's end. */
@@ -97,7 +144,7 @@ function autoTranscoder(): Transcoder {
     const sample = Buffer.concat(held);
     held.length = 0;
     const charset = sniffCharset(sample, complete);
-    chosen = charset === 'utf8' ? utf8Passthrough() : iconvTranscoder(charset);
+    chosen = charset === 'utf8' ? utf8Passthrough(0) : iconvTranscoder(charset, 0);
     return chosen.write(sample);
   };
   return {
@@ -106,6 +153,9 @@ function autoTranscoder(): Transcoder {
     },
     get invalid() {
       return chosen?.invalid;
+    },
+    get positions() {
+      return chosen?.positions;
     },
     write(chunk) {
       if (chosen) return chosen.write(chunk);
@@ -125,8 +175,9 @@ function autoTranscoder(): Transcoder {
 }
 
 /** The transcoder for a normalized `csv.encoding`. @internal */
-export function createTranscoder(encoding: string): Transcoder {
+export function createTranscoder(encoding: string, start: TranscoderStart = { offset: 0 }): Transcoder {
+  // 'auto' sniffs the start of the file; a resumed import passes the charset its checkpoint found.
   if (encoding === 'auto') return autoTranscoder();
-  if (encoding === 'utf8') return utf8Passthrough();
-  return iconvTranscoder(encoding);
+  if (encoding === 'utf8') return utf8Passthrough(start.offset);
+  return iconvTranscoder(encoding, start.offset);
 }

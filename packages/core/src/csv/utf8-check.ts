@@ -69,6 +69,8 @@ export function invalidUtf8Offsets(bytes: Uint8Array): number[] {
 export class Utf8Checker {
   /** Stream offsets where an invalid sequence starts, oldest first; the reader consumes them. */
   readonly invalid: number[] = [];
+  /** The same offsets, for mapping stream offsets back to the source (consumed separately). */
+  readonly replaced: number[] = [];
   #carry: Buffer | undefined;
   #offset = 0;
 
@@ -91,6 +93,7 @@ export class Utf8Checker {
     for (const at of bad) {
       to += bytes.copy(out, to, from, at);
       this.invalid.push(this.#offset + to);
+      this.replaced.push(this.#offset + to);
       out[to++] = 0xef;
       out[to++] = 0xbf;
       out[to++] = 0xbd;

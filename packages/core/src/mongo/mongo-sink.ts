@@ -118,7 +118,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
         if (assign) doc._id = new ObjectId();
         p.docs.push(doc);
         p.docItems.push(item);
-        p.assignedId.push(assign);
+        p.assignedId.push(assign || item.assignedId === true);
         continue;
       }
       const values = key.map((k) => doc[k]);
@@ -177,7 +177,8 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
       result.inserted = bulk.inserted;
       const refused = new Map<number, DriverWriteError>();
       for (const we of bulk.writeErrors) refused.set(we.index, we);
-      const alreadyThere = attempt.attempt > 0 ? await findOwnCopies(p, refused) : new Set<number>();
+      // A retry, or a resumed import replaying rows an earlier run may have written.
+      const alreadyThere = attempt.attempt > 0 || attempt.replay === true ? await findOwnCopies(p, refused) : new Set<number>();
       for (const [index, we] of refused) {
         if (alreadyThere.has(index)) continue;
         result.failures.push(toRowFailure(p.docItems[index]?.line ?? 0, we));
@@ -189,7 +190,8 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
 
   /**
    * After a retry, a duplicate key may be our own document, written by an attempt whose
-   * acknowledgement was lost. It is ours when the stored document has the `_id` we generated,
+   * acknowledgement was lost (or, when resuming, by an earlier run; a duplicate on a natural-key
+   * index is checked the same way, by the row's `_id`). It is ours when the stored document has the `_id` we generated,
    * or is byte-for-byte the document we sent.
    */
   async function findOwnCopies(p: Prepared, refused: Map<number, DriverWriteError>): Promise<Set<number>> {
@@ -249,6 +251,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
   }
 
   return {
+    resumeMode: mode === 'insert' ? 'insert' : 'keyed',
     async write(batch, attempt) {
       const p = prepare(batch);
       return mode === 'insert' ? writeInsert(p, attempt) : writeKeyed(p);

@@ -1,3 +1,4 @@
+import type { CheckpointCounters } from '../resume/ledger.js';
 import type { IngestReport, IngestSnapshot, IngestState, RowFailure, WriteResult } from '../types.js';
 
 /**
@@ -13,6 +14,9 @@ export class Accounting {
   rowsFailed = 0;
   rowsSkipped = 0;
   bytesRead = 0;
+  bytesAcknowledged = 0;
+  /** The last checkpoint stored (a resumable import). */
+  durable: { offset: number; line: number } | undefined;
   batchesWritten = 0;
   inserted = 0;
   upserted = 0;
@@ -26,10 +30,27 @@ export class Accounting {
   readonly #keep: number;
   readonly #startedAt: number;
   #endedAt: number | undefined;
+  /** Rows counted by earlier runs of a resumed import: not part of this run's rate. */
+  #baseRows = 0;
 
   constructor(readonly id: string, keepFailures: number, startedAt = performance.now()) {
     this.#keep = keepFailures;
     this.#startedAt = startedAt;
+  }
+
+  /** Starts from the counters of earlier runs (a resumed import), so the report covers the whole import. */
+  resumeFrom(base: CheckpointCounters, failures: readonly RowFailure[]): void {
+    this.rowsRead += base.rowsRead;
+    this.rowsWritten += base.rowsWritten;
+    this.rowsFailed += base.rowsFailed;
+    this.rowsSkipped += base.rowsSkipped;
+    this.batchesWritten += base.batchesWritten;
+    this.inserted += base.inserted;
+    this.upserted += base.upserted;
+    this.matched += base.matched;
+    this.modified += base.modified;
+    for (const f of failures) if (this.failures.length < this.#keep) this.failures.push(f);
+    this.#baseRows = base.rowsRead;
   }
 
   /** Records a failure; returns true when it was kept in `failures`. */
@@ -81,13 +102,15 @@ export class Accounting {
       rowsFailed: this.rowsFailed,
       rowsSkipped: this.rowsSkipped,
       bytesRead: this.bytesRead,
+      bytesAcknowledged: this.bytesAcknowledged,
+      ...(this.durable ? { durable: { ...this.durable } } : {}),
       batchesWritten: this.batchesWritten,
       inserted: this.inserted,
       upserted: this.upserted,
       matched: this.matched,
       modified: this.modified,
       elapsedMs,
-      rowsPerSecond: elapsedMs > 0 ? Math.round((this.rowsRead * 1000) / elapsedMs) : 0,
+      rowsPerSecond: elapsedMs > 0 ? Math.round(((this.rowsRead - this.#baseRows) * 1000) / elapsedMs) : 0,
       heapUsedBytes: this.heapUsedBytes,
       rssBytes: this.rssBytes,
     };

@@ -6,8 +6,9 @@ import { IngestError, IngestErrorCode } from '../errors.js';
  * Strings are turned into UTF-8 bytes here, so later stages see bytes only.
  * @internal
  */
-export function createByteMeter(limit: number, onBytes: (total: number) => void): Transform {
-  let total = 0;
+export function createByteMeter(limit: number, onBytes: (total: number) => void, start = 0): Transform {
+  // A resumed import counts from its offset, so the limit applies to the whole source.
+  let total = start;
   return new Transform({
     writableObjectMode: true,
     transform(chunk: Buffer | Uint8Array | string, _enc, callback: TransformCallback) {

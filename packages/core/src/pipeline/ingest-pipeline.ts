@@ -2,9 +2,12 @@ import { EventEmitter } from 'node:events';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBatcher } from '../batch/batcher-stream.js';
-import { createCsvParser } from '../csv/parser-stream.js';
+import { createCsvParser, type CsvTracking } from '../csv/parser-stream.js';
 import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { createMemoryMonitor, readMemory, type MemorySample } from '../memory/memory-monitor.js';
+import { Ledger, zeroCounters } from '../resume/ledger.js';
+import { ResumeSession } from '../resume/session.js';
+import { isSeekableSource, type SeekableSource } from '../resume/source.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
 import type { Batch, IngestReport, IngestSnapshot, RowFailure, RowFailureValues, WriteResult } from '../types.js';
@@ -13,8 +16,11 @@ import { Accounting } from './accounting.js';
 import { createByteMeter } from './byte-meter.js';
 import { normalizePipelineOptions, type IngestPipelineOptions, type NormalizedPipelineOptions } from './options.js';
 
-/** What `run()` accepts: a byte stream, or any (async) iterable of bytes or strings. */
-export type IngestSource = Readable | NodeJS.ReadableStream | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
+/**
+ * What `run()` accepts: a byte stream, any (async) iterable of bytes or strings, or a
+ * {@link SeekableSource} such as `fileSource(path)` (the only kind a `resume` import accepts).
+ */
+export type IngestSource = Readable | NodeJS.ReadableStream | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | SeekableSource;
 
 /** Events of an {@link IngestPipeline}. */
 export interface IngestPipelineEvents {
@@ -32,6 +38,13 @@ export interface IngestPipelineEvents {
   memory: [sample: MemorySample];
   /** The final report, for every ending: done, failed or aborted. */
   done: [report: IngestReport];
+  /**
+   * A resumable import found its checkpoint and continues from it (before anything is read):
+   * where, and the counters so far.
+   */
+  resume: [at: { line: number; offset: number; rowsWritten: number; rowsRead: number; times: number }];
+  /** A checkpoint was stored: the import can be continued from `offset` (line `line`). */
+  checkpoint: [at: { offset: number; line: number; completed: boolean }];
 }
 
 /**
@@ -43,6 +56,10 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   readonly #accounting: Accounting;
   readonly #controller = new AbortController();
   #stopReason: IngestError | undefined;
+  /** Where the import is settled up to; the checkpoints' and `bytesAcknowledged`'s source. */
+  #ledger: Ledger;
+  readonly #tracking: CsvTracking = { records: 0, settings: () => ({ charset: undefined, delimiter: undefined, header: undefined }) };
+  #session: ResumeSession | undefined;
   #started = false;
   #settled = false;
 
@@ -51,6 +68,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     super();
     this.#options = normalizePipelineOptions(options);
     this.#accounting = new Accounting(this.#options.id, this.#options.maxFailuresKept);
+    this.#ledger = new Ledger({ offset: 0, line: 1 }, zeroCounters(), [], 0);
   }
 
   /** The import's id. */
@@ -87,8 +105,15 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     let sink: BulkSink | undefined;
     let error: IngestError | undefined;
     try {
+      if (o.resume && !isSeekableSource(source)) {
+        throw new IngestError(
+          IngestErrorCode.E_NOT_SEEKABLE,
+          'resume needs a source that can be read from an offset, such as fileSource(path) or { open(start), size }; a stream (stdin, an upload) cannot be resumed. Nothing was read.',
+        );
+      }
       if (o.ping && o.sink.ping && !this.#stopReason) await this.#ping();
       if (this.#stopReason) throw this.#stopReason;
+      if (o.resume) await this.#openSession(source as SeekableSource);
       sink = this.#createSink();
       await pipeline(this.#stages(source, sink), { signal: this.#controller.signal });
     } catch (err) {
@@ -96,6 +121,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     } finally {
       // Batches in flight when the pipeline stopped are still acknowledged and counted.
       await sink?.whenIdle();
+      await this.#session?.close(error === undefined);
       o.signal?.removeEventListener('abort', onUserAbort);
       if (heartbeat) clearInterval(heartbeat);
     }
@@ -116,11 +142,42 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     }
   }
 
+  async #openSession(source: SeekableSource): Promise<void> {
+    const o = this.#options;
+    let session: ResumeSession;
+    try {
+      session = await ResumeSession.open(o.resume!, source, o.maxFailuresKept, o.logger);
+    } catch (err) {
+      if (isIngestError(err)) throw err;
+      throw new IngestError(IngestErrorCode.E_SINK, `The checkpoint could not be read or written, so nothing was imported: ${err instanceof Error ? err.message : String(err)}.`, {}, { cause: err });
+    }
+    this.#session = session;
+    this.#ledger = session.ledger;
+    this.#accounting.resumeFrom(session.ledger.counters, session.ledger.failures);
+    this.#accounting.bytesAcknowledged = session.ledger.frontier.offset;
+    this.#accounting.durable = { ...session.ledger.frontier };
+    session.track(this.#tracking, (at) => {
+      this.#accounting.durable = { offset: at.offset, line: at.line };
+      this.emit('checkpoint', at);
+    });
+    const resumed = session.resumed;
+    if (resumed) {
+      o.logger?.info({ importId: o.id, line: resumed.fromLine, byte: resumed.fromByte }, 'resuming import');
+      const c = session.ledger.counters;
+      this.emit('resume', { line: resumed.fromLine, offset: resumed.fromByte, rowsWritten: c.rowsWritten, rowsRead: c.rowsRead, times: resumed.times });
+    }
+  }
+
   #stages(source: IngestSource, sink: BulkSink): [Readable, ...Transform[], BulkSink] {
     const o = this.#options;
     const acc = this.#accounting;
-    const readable = source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true });
-    const stages: Transform[] = [createByteMeter(o.maxInputBytes, (total) => (acc.bytesRead = total))];
+    const start = this.#session?.start;
+    const readable = isSeekableSource(source)
+      ? source.open(start?.offset ?? 0)
+      : source instanceof Readable
+        ? source
+        : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true });
+    const stages: Transform[] = [createByteMeter(o.maxInputBytes, (total) => (acc.bytesRead = total), start?.offset ?? 0)];
     if (o.memoryIntervalMs !== undefined) {
       const monitor = createMemoryMonitor({ intervalMs: o.memoryIntervalMs });
       const first = monitor.last;
@@ -135,17 +192,31 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       createCsvParser({
         ...o.csv,
         emit: 'chunk',
-        onRowFailure: (f, values) => this.#fail(f, values),
-        onSkip: () => this.#skip(),
+        onRowFailure: (f, values, end, nextLine) => {
+          this.#fail(f, values);
+          this.#settleEarly(f.line, end, nextLine, f, false);
+        },
+        onSkip: (line, end, nextLine) => {
+          this.#skip();
+          this.#settleEarly(line, end, nextLine, undefined, false);
+        },
         onHeader: (columns) => this.emit('header', columns),
+        ...(start ? { start } : {}),
+        tracking: this.#tracking,
       }),
       createRowMapperStream({
         types: o.types,
         schema: o.schema,
         map: o.map,
         importId: o.id,
-        onRowFailure: (f, values) => this.#fail(f, values),
-        onSkip: () => this.#skip(),
+        onRowFailure: (f, values, record) => {
+          this.#fail(f, values);
+          this.#settleEarly(f.line, record?.end, record?.nextLine, f, true);
+        },
+        onSkip: (line, record) => {
+          this.#skip();
+          this.#settleEarly(line, record?.end, record?.nextLine, undefined, true);
+        },
       }),
       createBatcher({ size: o.batch.size, maxBytes: o.batch.maxBytes, maxWaitMs: o.batch.maxWaitMs }),
     );
@@ -154,7 +225,8 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
 
   #createSink(): BulkSink {
     const o = this.#options;
-    const sink = createBulkSink(o.sink, { concurrency: o.concurrency, retry: o.retry, signal: this.#controller.signal });
+    const writer = this.#session ? this.#session.wrap(o.sink) : o.sink;
+    const sink = createBulkSink(writer, { concurrency: o.concurrency, retry: o.retry, signal: this.#controller.signal });
     sink.on('batchWritten', (result: WriteResult, batch: Batch) => {
       if (this.#settled) return;
       this.#accounting.written(result);
@@ -162,9 +234,14 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
         const documents = new Map(batch.items.map((item) => [item.line, item.document]));
         for (const f of result.failures) this.#fail(f, documents.get(f.line));
       }
+      const last = batch.items[batch.items.length - 1];
+      this.#ledger.acknowledged(batch.seq, result, batch.items.length, last?.line ?? 0, last?.end, last?.nextLine);
+      this.#accounting.bytesAcknowledged = this.#ledger.frontier.offset;
+      this.#session?.afterAck();
       this.emit('progress', this.#accounting.snapshot());
     });
     sink.on('batchRefused', (err: IngestError, batch: Batch, transient: boolean) => {
+      this.#ledger.refused(batch.items.length);
       this.#stopReason ??= err;
       // After a refusal nothing of the batch landed; after an outage, some of it may have.
       const failure = transient
@@ -197,6 +274,12 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     if (!this.#settled) this.#accounting.skip();
   }
 
+  /** A row failed or skipped before the sink, for the frontier (`afterParser`: it was a good record). */
+  #settleEarly(line: number, end: number | undefined, nextLine: number | undefined, failure: RowFailure | undefined, afterParser: boolean): void {
+    this.#ledger.settle(line, end, nextLine, failure, this.#tracking.records, afterParser);
+    this.#accounting.bytesAcknowledged = this.#ledger.frontier.offset;
+  }
+
   #stop(reason: IngestError): void {
     if (this.#stopReason || this.#settled) return;
     this.#stopReason = reason;
@@ -225,7 +308,9 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     acc.memory(now.heapUsedBytes, now.rssBytes);
     acc.end(error === undefined ? 'done' : error.code === IngestErrorCode.E_ABORTED ? 'aborted' : 'failed');
     this.#settled = true;
+    const resumed = this.#session?.resumed;
     const report = acc.report(error ? { code: error.code, message: error.message } : undefined);
+    if (resumed) report.resumed = resumed;
     this.emit('progress', acc.snapshot());
     this.emit('done', report);
     this.#options.logger?.info({ importId: report.id, state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs }, 'ingest finished');

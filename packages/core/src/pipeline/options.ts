@@ -4,6 +4,7 @@ import { normalizeBatchOptions, type BatchOptions, type NormalizedBatchOptions }
 import { normalizeCsvOptions, type CsvOptions, type NormalizedCsvOptions } from '../csv/options.js';
 import { invalidOption } from '../errors.js';
 import type { ColumnTypes } from '../rows/convert.js';
+import { normalizeResumeOptions, type NormalizedResumeOptions, type ResumeOptions } from '../resume/session.js';
 import { RowProcessor, type RowMapper } from '../rows/row-processor.js';
 import { normalizeRetryOptions, type NormalizedRetryOptions, type RetryOptions } from '../sink/retry.js';
 import type { BatchWriter, IngestLogger } from '../types.js';
@@ -65,6 +66,12 @@ export interface IngestPipelineOptions {
   ping?: boolean;
   /** The import's id. @defaultValue `crypto.randomUUID()` */
   id?: string;
+  /**
+   * Makes the import durable: checkpoints in `store` under `key`, and a later run with the same
+   * key continues after the last one, writing no row twice. Needs a source that can be opened at
+   * an offset (`fileSource(path)`, or any `{ open(start), size? }`). See docs/durable-imports.md.
+   */
+  resume?: ResumeOptions;
 }
 
 /** @internal */
@@ -86,6 +93,7 @@ export interface NormalizedPipelineOptions {
   heartbeatMs: number;
   ping: boolean;
   id: string;
+  resume: NormalizedResumeOptions | undefined;
 }
 
 function limit(name: string, value: unknown, fallback: number, allowZero = true): number {
@@ -131,5 +139,6 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
     heartbeatMs: limit('heartbeatMs', options.heartbeatMs, 5000, false),
     ping: options.ping ?? true,
     id,
+    resume: normalizeResumeOptions(options.resume),
   };
 }

@@ -4,8 +4,9 @@ import { RowProcessor, type RowOutcomes, type RowProcessorOptions } from './row-
 
 /** @internal */
 export interface RowMapperStreamOptions extends RowProcessorOptions {
-  onRowFailure(failure: RowFailure, values?: RowFailureValues): void;
-  onSkip(line: number): void;
+  /** `record`: the row's record, for where it ends in the source (see `CsvRecord.end`). */
+  onRowFailure(failure: RowFailure, values?: RowFailureValues, record?: CsvRecord): void;
+  onSkip(line: number, record?: CsvRecord): void;
 }
 
 /**
@@ -16,16 +17,23 @@ export interface RowMapperStreamOptions extends RowProcessorOptions {
 export function createRowMapperStream(options: RowMapperStreamOptions): Transform {
   const processor = new RowProcessor(options);
   let docs: LinedDocument[] = [];
+  // Rows are processed one at a time, even with an async step, so the record in hand is the one
+  // an outcome is about.
+  let current: CsvRecord | undefined;
   const out: RowOutcomes = {
     document: (item) => docs.push(item),
-    failure: options.onRowFailure,
-    skip: options.onSkip,
+    failure: (failure, values) => options.onRowFailure(failure, values, current),
+    skip: (line) => options.onSkip(line, current),
+  };
+  const run = (record: CsvRecord): Promise<void> | void => {
+    current = record;
+    return processor.process(record, out);
   };
 
   async function finishAsync(records: CsvRecord[], from: number, pending: Promise<void>): Promise<void> {
     await pending;
     for (let i = from; i < records.length; i++) {
-      const r = processor.process(records[i]!, out);
+      const r = run(records[i]!);
       if (r !== undefined) await r;
     }
   }
@@ -43,7 +51,7 @@ export function createRowMapperStream(options: RowMapperStreamOptions): Transfor
       };
       try {
         for (let i = 0; i < records.length; i++) {
-          const r = processor.process(records[i]!, out);
+          const r = run(records[i]!);
           if (r !== undefined) {
             finishAsync(records, i + 1, r).then(() => done(), done);
             return;

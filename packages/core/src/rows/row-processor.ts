@@ -123,7 +123,7 @@ export class RowProcessor {
 
   #mapRow(record: CsvRecord, row: Record<string, unknown>, out: RowOutcomes): void | Promise<void> {
     if (this.#map === undefined) {
-      out.document({ line: record.line, document: row, bytes: record.bytes });
+      out.document({ line: record.line, document: row, bytes: record.bytes, end: record.end, nextLine: record.nextLine });
       return;
     }
     let mapped: unknown;
@@ -148,7 +148,7 @@ export class RowProcessor {
     } else if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
       out.failure({ line: record.line, code: RowFailureCode.E_MAP, message: 'map must return an object, or undefined to skip the row.' }, this.#valuesAsRead(record));
     } else {
-      out.document({ line: record.line, document: doc as Record<string, unknown>, bytes: record.bytes });
+      out.document({ line: record.line, document: doc as Record<string, unknown>, bytes: record.bytes, end: record.end, nextLine: record.nextLine });
     }
   }
 
