@@ -48,3 +48,8 @@ export type {
   WriteAttempt,
   WriteResult,
 } from './types.js';
+
+export { previewCsv } from './preview/preview.js';
+export type { CsvPreview, EncodingSource, PreviewOptions } from './preview/preview.js';
+export { INFERRED_TYPES, MAX_MISFITS } from './preview/infer.js';
+export type { InferableType, InferredColumn, TypeFit } from './preview/infer.js';
