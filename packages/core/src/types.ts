@@ -1,3 +1,5 @@
+import type { ColumnTypes } from './rows/convert.js';
+
 /**
  * Codes of row-level failures. A failed row is data in the report, never an exception.
  */
@@ -180,4 +182,6 @@ export interface IngestReport extends IngestSnapshot {
   peakRssBytes: number;
   /** Why the import ended early, when it did. */
   error?: { code: string; message: string };
+  /** With `types: 'infer'`: the type chosen for every column (`'string'` where none fitted), once the sample was read. */
+  inferredTypes?: ColumnTypes;
 }

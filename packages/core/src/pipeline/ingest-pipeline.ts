@@ -5,6 +5,8 @@ import { createBatcher } from '../batch/batcher-stream.js';
 import { createCsvParser } from '../csv/parser-stream.js';
 import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { createMemoryMonitor, readMemory, type MemorySample } from '../memory/memory-monitor.js';
+import { createTypeInferenceStage } from '../preview/infer-stream.js';
+import type { ColumnTypes } from '../rows/convert.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
 import type { Batch, IngestReport, IngestSnapshot, RowFailure, RowFailureValues, WriteResult } from '../types.js';
@@ -30,6 +32,8 @@ export interface IngestPipelineEvents {
   header: [columns: readonly string[]];
   /** A memory sample (every `memory.intervalMs`). */
   memory: [sample: MemorySample];
+  /** With `types: 'infer'`: the type chosen for every column, once, before the first row is converted. */
+  typesInferred: [types: ColumnTypes];
   /** The final report, for every ending: done, failed or aborted. */
   done: [report: IngestReport];
 }
@@ -45,6 +49,8 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   #stopReason: IngestError | undefined;
   #started = false;
   #settled = false;
+  #header: readonly string[] | undefined;
+  #inferredTypes: ColumnTypes | undefined;
 
   /** @internal Use {@link createIngestPipeline}. */
   constructor(options: IngestPipelineOptions) {
@@ -137,10 +143,26 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
         emit: 'chunk',
         onRowFailure: (f, values) => this.#fail(f, values),
         onSkip: () => this.#skip(),
-        onHeader: (columns) => this.emit('header', columns),
+        onHeader: (columns) => {
+          this.#header = columns;
+          this.emit('header', columns);
+        },
       }),
+    );
+    if (o.types === 'infer') {
+      stages.push(
+        createTypeInferenceStage({
+          columns: () => this.#header ?? o.csv.columns,
+          onInferred: (types) => {
+            this.#inferredTypes = types;
+            this.emit('typesInferred', types);
+          },
+        }),
+      );
+    }
+    stages.push(
       createRowMapperStream({
-        types: o.types,
+        types: o.types === 'infer' ? () => this.#inferredTypes : o.types,
         schema: o.schema,
         map: o.map,
         importId: o.id,
@@ -226,6 +248,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     acc.end(error === undefined ? 'done' : error.code === IngestErrorCode.E_ABORTED ? 'aborted' : 'failed');
     this.#settled = true;
     const report = acc.report(error ? { code: error.code, message: error.message } : undefined);
+    if (this.#inferredTypes) report.inferredTypes = this.#inferredTypes;
     this.emit('progress', acc.snapshot());
     this.emit('done', report);
     this.#options.logger?.info({ importId: report.id, state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs }, 'ingest finished');

@@ -14,8 +14,13 @@ export interface IngestPipelineOptions {
   sink: BatchWriter;
   /** How to read the CSV. */
   csv?: CsvOptions;
-  /** Column types; columns not listed stay strings. An empty value becomes `null`. */
-  types?: ColumnTypes;
+  /**
+   * Column types; columns not listed stay strings. An empty value becomes `null`.
+   * `'infer'` chooses them from the first rows (at most 1000 rows or 1 MiB), then applies them
+   * as if written by hand; the report's `inferredTypes` says what was chosen. See the guide
+   * "Preview and type inference" for the rules.
+   */
+  types?: ColumnTypes | 'infer';
   /** Any Standard Schema v1 validator (zod, valibot, arktype); runs after `types`, before `map`. */
   schema?: StandardSchemaV1;
   /** Shapes each row into the document to write; runs last. */
@@ -71,7 +76,7 @@ export interface IngestPipelineOptions {
 export interface NormalizedPipelineOptions {
   sink: BatchWriter;
   csv: NormalizedCsvOptions;
-  types: ColumnTypes | undefined;
+  types: ColumnTypes | 'infer' | undefined;
   schema: StandardSchemaV1 | undefined;
   map: RowMapper<object> | undefined;
   batch: NormalizedBatchOptions;
@@ -112,7 +117,7 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', options.signal);
   const id = options.id ?? randomUUID();
   // Built once here only to reject bad types, schema or map before anything is read.
-  new RowProcessor({ types: options.types, schema: options.schema, map: options.map, importId: id });
+  new RowProcessor({ types: options.types === 'infer' ? undefined : options.types, schema: options.schema, map: options.map, importId: id });
   return {
     sink,
     csv: normalizeCsvOptions(options.csv),

@@ -3,7 +3,9 @@ import type { CsvRecord, LinedDocument, RowFailure, RowFailureValues } from '../
 import { RowProcessor, type RowOutcomes, type RowProcessorOptions } from './row-processor.js';
 
 /** @internal */
-export interface RowMapperStreamOptions extends RowProcessorOptions {
+export interface RowMapperStreamOptions extends Omit<RowProcessorOptions, 'types'> {
+  /** The types, or a function that gives them once the first records arrive (`types: 'infer'`). */
+  types?: RowProcessorOptions['types'] | (() => RowProcessorOptions['types']);
   onRowFailure(failure: RowFailure, values?: RowFailureValues): void;
   onSkip(line: number): void;
 }
@@ -14,7 +16,8 @@ export interface RowMapperStreamOptions extends RowProcessorOptions {
  * @internal
  */
 export function createRowMapperStream(options: RowMapperStreamOptions): Transform {
-  const processor = new RowProcessor(options);
+  const typesLater = typeof options.types === 'function';
+  let processor = typesLater ? undefined : new RowProcessor(options as RowProcessorOptions);
   let docs: LinedDocument[] = [];
   const out: RowOutcomes = {
     document: (item) => docs.push(item),
@@ -25,7 +28,7 @@ export function createRowMapperStream(options: RowMapperStreamOptions): Transfor
   async function finishAsync(records: CsvRecord[], from: number, pending: Promise<void>): Promise<void> {
     await pending;
     for (let i = from; i < records.length; i++) {
-      const r = processor.process(records[i]!, out);
+      const r = processor!.process(records[i]!, out);
       if (r !== undefined) await r;
     }
   }
@@ -42,6 +45,7 @@ export function createRowMapperStream(options: RowMapperStreamOptions): Transfor
         callback(null, ready.length > 0 ? ready : undefined);
       };
       try {
+        processor ??= new RowProcessor({ ...options, types: (options.types as () => RowProcessorOptions['types'])() });
         for (let i = 0; i < records.length; i++) {
           const r = processor.process(records[i]!, out);
           if (r !== undefined) {
