@@ -130,12 +130,16 @@ export interface BatchWriter<T = Record<string, unknown>> {
   ping?(signal?: AbortSignal): Promise<void>;
 }
 
-/** A pino-compatible logger; only these methods are used. */
+/**
+ * A pino-compatible logger; only these methods are used. With `child` (as pino has), each import
+ * logs through `logger.child({ importId })`, so every line carries the import's id.
+ */
 export interface IngestLogger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  child?(bindings: Record<string, unknown>): IngestLogger;
 }
 
 /** Where an import stands. */

@@ -5,6 +5,7 @@ import { createBatcher } from '../batch/batcher-stream.js';
 import { createCsvParser } from '../csv/parser-stream.js';
 import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { createMemoryMonitor, readMemory, type MemorySample } from '../memory/memory-monitor.js';
+import { ImportObserver } from '../observability/observer.js';
 import { createTypeInferenceStage } from '../preview/infer-stream.js';
 import type { ColumnTypes } from '../rows/convert.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
@@ -46,6 +47,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   readonly #options: NormalizedPipelineOptions;
   readonly #accounting: Accounting;
   readonly #controller = new AbortController();
+  readonly #observer: ImportObserver;
   #stopReason: IngestError | undefined;
   #started = false;
   #settled = false;
@@ -57,6 +59,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     super();
     this.#options = normalizePipelineOptions(options);
     this.#accounting = new Accounting(this.#options.id, this.#options.maxFailuresKept);
+    this.#observer = new ImportObserver(this.#options.id);
   }
 
   /** The import's id. */
@@ -86,6 +89,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     if (this.#started) throw new IngestError(IngestErrorCode.E_OPTIONS, 'run() can be called once per pipeline; create a new pipeline for each import.');
     this.#started = true;
     const o = this.#options;
+    this.#observer.start({ batchSize: o.batch.size, concurrency: o.concurrency, engine: o.csv.engine, types: o.types === 'infer' ? 'infer' : o.types ? 'given' : 'none' });
     const onUserAbort = (): void => this.abort(abortMessage(o.signal?.reason));
     if (o.signal?.aborted) onUserAbort();
     else o.signal?.addEventListener('abort', onUserAbort, { once: true });
@@ -131,9 +135,11 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       const monitor = createMemoryMonitor({ intervalMs: o.memoryIntervalMs });
       const first = monitor.last;
       acc.memory(first.heapUsedBytes, first.rssBytes);
+      this.#observer.memory(first);
       monitor.on('memory', (sample: MemorySample) => {
         acc.memory(sample.heapUsedBytes, sample.rssBytes);
         this.emit('memory', sample);
+        this.#observer.memory(sample);
       });
       stages.push(monitor);
     }
@@ -176,7 +182,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
 
   #createSink(): BulkSink {
     const o = this.#options;
-    const sink = createBulkSink(o.sink, { concurrency: o.concurrency, retry: o.retry, signal: this.#controller.signal });
+    const sink = createBulkSink(this.#observer.wrap(o.sink), { concurrency: o.concurrency, retry: o.retry, signal: this.#controller.signal });
     sink.on('batchWritten', (result: WriteResult, batch: Batch) => {
       if (this.#settled) return;
       this.#accounting.written(result);
@@ -184,7 +190,10 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
         const documents = new Map(batch.items.map((item) => [item.line, item.document]));
         for (const f of result.failures) this.#fail(f, documents.get(f.line));
       }
-      this.emit('progress', this.#accounting.snapshot());
+      this.#observer.batchWritten(result, batch);
+      const snapshot = this.#accounting.snapshot();
+      this.emit('progress', snapshot);
+      this.#observer.progress(snapshot);
     });
     sink.on('batchRefused', (err: IngestError, batch: Batch, transient: boolean) => {
       this.#stopReason ??= err;
@@ -195,7 +204,8 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       for (const item of batch.items) this.#fail({ line: item.line, ...failure }, item.document, false);
     });
     sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
-      o.logger?.warn({ importId: o.id, batch: batch.seq, attempt, err: err instanceof Error ? err.message : String(err) }, 'retrying batch');
+      this.#observer.retry(err, batch, attempt);
+      o.logger?.warn({ batch: batch.seq, attempt, err: err instanceof Error ? err.message : String(err) }, 'retrying batch');
     });
     return sink;
   }
@@ -203,6 +213,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   #fail(failure: RowFailure, values?: RowFailureValues, enforceLimit = true): void {
     if (this.#settled) return;
     this.#accounting.fail(failure);
+    this.#observer.failed(failure.code);
     this.emit('rowFailure', failure, values);
     if (enforceLimit && this.#accounting.rowsFailed > this.#options.maxFailures) {
       this.#stop(
@@ -229,7 +240,6 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     const s = this.#accounting.snapshot();
     this.#options.logger?.info(
       {
-        importId: s.id,
         processed: s.rowsRead,
         written: s.rowsWritten,
         failed: s.rowsFailed,
@@ -249,9 +259,12 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     this.#settled = true;
     const report = acc.report(error ? { code: error.code, message: error.message } : undefined);
     if (this.#inferredTypes) report.inferredTypes = this.#inferredTypes;
-    this.emit('progress', acc.snapshot());
+    const snapshot = acc.snapshot();
+    this.emit('progress', snapshot);
+    this.#observer.progress(snapshot);
     this.emit('done', report);
-    this.#options.logger?.info({ importId: report.id, state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs }, 'ingest finished');
+    this.#observer.end(report);
+    this.#options.logger?.info({ state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs }, 'ingest finished');
     if (error) {
       error.report = report;
       throw error;

@@ -56,7 +56,7 @@ export interface IngestPipelineOptions {
    * @defaultValue `{ intervalMs: 1000 }`
    */
   memory?: { intervalMs?: number } | false;
-  /** A pino-compatible logger. Silent when absent. */
+  /** A pino-compatible logger; each import logs through `logger.child({ importId })` when it has `child`. Silent when absent. */
   logger?: IngestLogger;
   /**
    * Milliseconds between heartbeat log lines at info level.
@@ -132,9 +132,22 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
     maxInputBytes: limit('maxInputBytes', options.maxInputBytes, Infinity),
     signal: options.signal,
     memoryIntervalMs,
-    logger: options.logger,
+    logger: importLogger(options.logger, id),
     heartbeatMs: limit('heartbeatMs', options.heartbeatMs, 5000, false),
     ping: options.ping ?? true,
     id,
+  };
+}
+
+/** The import's own logger, with `importId` on every line: a child when the logger has `child`, else a thin wrapper. */
+function importLogger(logger: IngestLogger | undefined, importId: string): IngestLogger | undefined {
+  if (logger === undefined) return undefined;
+  if (logger === null || typeof logger !== 'object' || typeof logger.info !== 'function') throw invalidOption('logger', 'a pino-compatible logger', logger);
+  if (typeof logger.child === 'function') return logger.child({ importId });
+  return {
+    debug: (obj, msg) => logger.debug({ importId, ...obj }, msg),
+    info: (obj, msg) => logger.info({ importId, ...obj }, msg),
+    warn: (obj, msg) => logger.warn({ importId, ...obj }, msg),
+    error: (obj, msg) => logger.error({ importId, ...obj }, msg),
   };
 }
