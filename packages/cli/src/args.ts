@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { ColumnType, ColumnTypes, MongoSinkMode } from '@anti-oom/core';
+import type { PreviewCommand } from './preview.js';
 
 /** What `anti-oom import` was asked to do. */
 export interface ImportCommand {
@@ -13,7 +14,8 @@ export interface ImportCommand {
   key: string[] | undefined;
   delimiter: string | undefined;
   encoding: string | undefined;
-  types: ColumnTypes | undefined;
+  /** Column types, or 'infer' to choose them from the first rows. */
+  types: ColumnTypes | 'infer' | undefined;
   /** Column names for a file without a header row. */
   fields: string[] | undefined;
   /** Drop the collection before importing. */
@@ -29,7 +31,7 @@ export interface ImportCommand {
 }
 
 /** A parsed command line. */
-export type Command = ImportCommand | { kind: 'help' } | { kind: 'version' };
+export type Command = ImportCommand | PreviewCommand | { kind: 'help' } | { kind: 'version' };
 
 /** The command line is wrong; the message says how. Exit code 2. */
 export class UsageError extends Error {
@@ -63,6 +65,8 @@ const OPTIONS = {
   'failures-out': { type: 'string' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
+  'max-rows': { type: 'string' },
+  'max-bytes': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -79,9 +83,11 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
   if (v.version) return { kind: 'version' };
   if (v.help || positionals.length === 0 || positionals[0] === 'help') return { kind: 'help' };
   const [verb, input, ...extra] = positionals;
-  if (verb !== 'import') throw new UsageError(`Unknown command "${verb}". The command is: anti-oom import <file | ->`);
-  if (input === undefined) throw new UsageError('Name the CSV file to import, or - to read standard input.');
+  if (verb !== 'import' && verb !== 'preview') throw new UsageError(`Unknown command "${verb}". The commands are: anti-oom import <file | ->, anti-oom preview <file | ->`);
+  if (input === undefined) throw new UsageError(`Name the CSV file to ${verb}, or - to read standard input.`);
   if (extra.length > 0) throw new UsageError(`One input at a time; unexpected "${extra.join(' ')}".`);
+  if (verb === 'preview') return previewCommand(input, v);
+  if (v['max-rows'] !== undefined || v['max-bytes'] !== undefined) throw new UsageError('--max-rows and --max-bytes are options of anti-oom preview.');
 
   const dryRun = v['dry-run'] ?? false;
   if (!dryRun && !v.db) throw new UsageError('--db is required: the database to import into.');
@@ -114,6 +120,20 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
   };
 }
 
+function previewCommand(input: string, v: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string }): PreviewCommand {
+  return {
+    kind: 'preview',
+    input,
+    delimiter: v.delimiter === undefined ? undefined : (DELIMITER_NAMES[v.delimiter] ?? v.delimiter),
+    encoding: v.encoding,
+    fields: v.fields === undefined ? undefined : list('--fields', v.fields),
+    engine: engine(v.engine),
+    maxRows: count('--max-rows', v['max-rows'], 1),
+    maxBytes: count('--max-bytes', v['max-bytes'], 1),
+    json: v.json ?? false,
+  };
+}
+
 function engine(text: string | undefined): 'csv-parse' | 'fast' | undefined {
   if (text === undefined || text === 'csv-parse' || text === 'fast') return text;
   throw new UsageError(`--engine must be csv-parse or fast; got "${text}".`);
@@ -125,8 +145,9 @@ function list(flag: string, text: string): string[] {
   return items;
 }
 
-/** `price:number,qty:int` → `{ price: 'number', qty: 'int' }`. */
-export function parseTypes(text: string): ColumnTypes {
+/** `price:number,qty:int` → `{ price: 'number', qty: 'int' }`; `infer` → `'infer'`. */
+export function parseTypes(text: string): ColumnTypes | 'infer' {
+  if (text.trim() === 'infer') return 'infer';
   const types: ColumnTypes = {};
   for (const item of list('--types', text)) {
     const at = item.lastIndexOf(':');
@@ -152,6 +173,10 @@ export const HELP = `anti-oom import: stream a CSV file into MongoDB with consta
 
 Usage:
   anti-oom import <file | -> --db <name> --collection <name> [options]
+  anti-oom preview <file | -> [--max-rows <n>] [--max-bytes <n>] [--delimiter, --encoding, --fields, --engine, --json]
+                             reads only the start of the file and shows its charset, delimiter, header,
+                             first rows and a type per column (a table on a terminal, JSON otherwise);
+                             defaults: --delimiter auto --encoding auto, 1,000 rows, 1 MiB
 
 Input:
   <file>                     a CSV file, or gzip-compressed CSV (detected by its first bytes)
@@ -164,7 +189,8 @@ Input:
   --engine <csv-parse|fast>  the CSV tokenizer: csv-parse (default), or fast: several times faster,
                              same records, line numbers and failures
   --types <col:type,...>     convert columns: string, number, int, boolean, date, objectId, json
-                             (an empty value becomes null; a value that does not convert fails the row)
+                             (an empty value becomes null; a value that does not convert fails the row);
+                             --types infer chooses them from the first 1,000 rows (see anti-oom preview)
 
 Database:
   --uri <uri>                MongoDB connection string (default: $MONGODB_URI, else mongodb://127.0.0.1:27017)
@@ -196,4 +222,5 @@ Examples:
   anti-oom import products.csv --db shop --collection products --types price:number,qty:int
   gunzip -c big.csv.gz | anti-oom import - --db shop -c products --mode upsert --key sku --json
   anti-oom import products.csv --dry-run --types price:number --failures-out bad-rows.csv
+  anti-oom preview products.csv
 `;

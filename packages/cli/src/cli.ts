@@ -4,6 +4,7 @@ import { MongoClient } from 'mongodb';
 import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
 import { FailuresFile } from './failures-file.js';
 import { openInput, type ImportInput } from './input.js';
+import { runPreview } from './preview.js';
 import { formatProgressLine, formatReport } from './progress.js';
 import { VERSION } from './version.js';
 
@@ -52,6 +53,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stdout.write(`${VERSION}\n`);
     return ExitCode.OK;
   }
+  if (command.kind === 'preview') return runPreview(command, io);
   return runImport(command, io);
 }
 
@@ -143,6 +145,12 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
   }
 }
 
+/** With --types infer, what was chosen, so the person can pin it with --types next time. */
+function inferredLine(report: IngestReport): string {
+  const types = Object.entries(report.inferredTypes ?? {}).filter(([, t]) => t !== 'string');
+  return report.inferredTypes === undefined ? '' : `Types inferred: ${types.length === 0 ? 'every column stays a string' : types.map(([c, t]) => `${c}:${t}`).join(',')}\n`;
+}
+
 /** Accepts every row without writing: `--dry-run` still parses, types and validates all of them. */
 const dryRunWriter: BatchWriter = {
   async write(batch) {
@@ -177,7 +185,7 @@ class Output {
   report(report: IngestReport, cmd: ImportCommand, exitCode: number): void {
     this.#clear();
     if (this.json) this.#line({ event: 'report', ...report, dryRun: cmd.dryRun, exitCode });
-    else this.io.stdout.write(formatReport(report, { dryRun: cmd.dryRun, failuresOut: cmd.failuresOut }));
+    else this.io.stdout.write(formatReport(report, { dryRun: cmd.dryRun, failuresOut: cmd.failuresOut }) + inferredLine(report));
   }
 
   fatal(code: string, message: string): number {
