@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { ColumnType, ColumnTypes, MongoSinkMode } from '@anti-oom/core';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
 import type { PreviewCommand } from './preview.js';
 
 /** What `anti-oom import` was asked to do. */
@@ -28,6 +29,8 @@ export interface ImportCommand {
   failuresOut: string | undefined;
   dryRun: boolean;
   json: boolean;
+  /** pino level of the JSON log lines on stderr; no logging when absent. */
+  logLevel: LogLevel | undefined;
 }
 
 /** A parsed command line. */
@@ -65,6 +68,7 @@ const OPTIONS = {
   'failures-out': { type: 'string' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
+  'log-level': { type: 'string' },
   'max-rows': { type: 'string' },
   'max-bytes': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -117,6 +121,7 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
     failuresOut: v['failures-out'],
     dryRun,
     json: v.json ?? false,
+    logLevel: logLevel(v['log-level']),
   };
 }
 
@@ -132,6 +137,11 @@ function previewCommand(input: string, v: { [K in keyof typeof OPTIONS]?: (typeo
     maxBytes: count('--max-bytes', v['max-bytes'], 1),
     json: v.json ?? false,
   };
+}
+
+function logLevel(text: string | undefined): LogLevel | undefined {
+  if (text === undefined || (LOG_LEVELS as readonly string[]).includes(text)) return text as LogLevel | undefined;
+  throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got "${text}".`);
 }
 
 function engine(text: string | undefined): 'csv-parse' | 'fast' | undefined {
@@ -210,6 +220,8 @@ Failures and output:
   --dry-run                  parse, type and validate every row; write nothing, contact no database
   --json                     NDJSON progress events and the final report on stdout (the default when
                              stdout is not a terminal)
+  --log-level <level>        JSON log lines (pino) on stderr at this level: fatal, error, warn, info,
+                             debug, trace; each carries the import's id, errors as objects
   -h, --help                 this text
   -v, --version              the version
 

@@ -1,9 +1,10 @@
 import type { Readable, Writable } from 'node:stream';
-import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestReport, type IngestSnapshot } from '@anti-oom/core';
+import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestLogger, type IngestReport, type IngestSnapshot } from '@anti-oom/core';
 import { MongoClient } from 'mongodb';
 import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
 import { FailuresFile } from './failures-file.js';
 import { openInput, type ImportInput } from './input.js';
+import { createCliLogger } from './logger.js';
 import { runPreview } from './preview.js';
 import { formatProgressLine, formatReport } from './progress.js';
 import { VERSION } from './version.js';
@@ -59,13 +60,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
 async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
   const json = cmd.json || !io.stdout.isTTY;
-  const out = new Output(io, json);
+  const logger = cmd.logLevel === undefined ? undefined : createCliLogger(cmd.logLevel, io.stderr);
+  const out = new Output(io, json, logger);
 
   let input: ImportInput;
   try {
     input = await openInput(cmd.input, io.stdin);
   } catch (err) {
-    return out.fatal('E_INPUT', `Cannot read ${cmd.input}: ${(err as Error).message}`);
+    return out.fatal('E_INPUT', `Cannot read ${cmd.input}: ${(err as Error).message}`, err);
   }
   let failures: FailuresFile | undefined;
   let client: MongoClient | undefined;
@@ -104,9 +106,10 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
         concurrency: cmd.concurrency,
         maxFailures: cmd.maxFailures,
         signal: io.signal,
+        ...(logger ? { logger } : {}),
       });
     } catch (err) {
-      if (isIngestError(err)) return out.fatal(err.code, err.message);
+      if (isIngestError(err)) return out.fatal(err.code, err.message, err);
       throw err;
     }
     if (failures) {
@@ -131,6 +134,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
       exit = report.rowsFailed > 0 ? ExitCode.ROWS_FAILED : ExitCode.OK;
     } catch (err) {
       if (!isIngestError(err) || err.report === undefined) throw err;
+      (logger?.child?.({ importId: pipeline.id }) ?? logger)?.error({ err }, `import failed: ${err.code}`);
       report = err.report;
       exit = ExitCode.FAILED;
     }
@@ -166,6 +170,7 @@ class Output {
   constructor(
     readonly io: CliIo,
     readonly json: boolean,
+    readonly logger?: IngestLogger,
   ) {}
 
   progress(s: IngestSnapshot, input: ImportInput): void {
@@ -188,8 +193,9 @@ class Output {
     else this.io.stdout.write(formatReport(report, { dryRun: cmd.dryRun, failuresOut: cmd.failuresOut }) + inferredLine(report));
   }
 
-  fatal(code: string, message: string): number {
+  fatal(code: string, message: string, err?: unknown): number {
     this.#clear();
+    this.logger?.error({ code, ...(err === undefined ? {} : { err }) }, message);
     if (this.json) this.#line({ event: 'error', code, message, exitCode: ExitCode.FAILED });
     else this.io.stderr.write(`anti-oom: ${code}: ${message}\n`);
     return ExitCode.FAILED;

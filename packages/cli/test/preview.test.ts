@@ -145,3 +145,18 @@ describe('anti-oom import --types infer', () => {
     expect(() => parseCommand(['import', 'a.csv', '--dry-run', '--max-rows', '5'])).toThrow(/options of anti-oom preview/);
   });
 });
+
+describe('anti-oom import --log-level', () => {
+  it('writes pino JSON lines on stderr, each with the import id, and errors as objects', async () => {
+    const ok = await cli(['import', file('sku,qty\na,1\nb,x\n'), '--dry-run', '--types', 'qty:int', '--log-level', 'info', '--json']);
+    const lines = ok.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.msg)).toEqual(['ingest started', 'ingest finished']);
+    expect(new Set(lines.map((l) => l.importId)).size).toBe(1);
+    expect(lines[1]).toMatchObject({ level: 30, name: 'anti-oom', state: 'done', rowsWritten: 1, rowsFailed: 1 });
+    const failed = await cli(['import', file('sku,$x\n1,2\n'), '--dry-run', '--log-level', 'warn']);
+    expect(failed.code).toBe(2);
+    const error = JSON.parse(failed.stderr.trim().split('\n')[0]!);
+    expect(error).toMatchObject({ level: 50, importId: expect.any(String), msg: 'import failed: E_HEADER_INVALID', err: { type: 'IngestError', code: 'E_HEADER_INVALID', message: expect.stringContaining('"$x"') } });
+    expect(() => parseCommand(['import', 'a.csv', '--dry-run', '--log-level', 'loud'])).toThrow(UsageError);
+  });
+});

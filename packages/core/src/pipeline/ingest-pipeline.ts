@@ -89,7 +89,9 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     if (this.#started) throw new IngestError(IngestErrorCode.E_OPTIONS, 'run() can be called once per pipeline; create a new pipeline for each import.');
     this.#started = true;
     const o = this.#options;
-    this.#observer.start({ batchSize: o.batch.size, concurrency: o.concurrency, engine: o.csv.engine, types: o.types === 'infer' ? 'infer' : o.types ? 'given' : 'none' });
+    const settings = { batchSize: o.batch.size, concurrency: o.concurrency, engine: o.csv.engine, types: o.types === 'infer' ? 'infer' : o.types ? 'given' : 'none' } as const;
+    this.#observer.start(settings);
+    o.logger?.info(settings, 'ingest started');
     const onUserAbort = (): void => this.abort(abortMessage(o.signal?.reason));
     if (o.signal?.aborted) onUserAbort();
     else o.signal?.addEventListener('abort', onUserAbort, { once: true });
