@@ -1,6 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createIngestPipeline, RowFailureCode, type ColumnTypes } from '../src/index.js';
+import { TypeInference } from '../src/preview/infer.js';
 import { INFER_SAMPLE_ROWS } from '../src/preview/infer-stream.js';
+import { RowProcessor } from '../src/rows/row-processor.js';
 import { expectBalanced, MemoryWriter, productCsv } from './helpers.js';
 
 describe.each(['csv-parse', 'fast'] as const)("types: 'infer', %s engine", (engine) => {
@@ -51,5 +54,24 @@ describe.each(['csv-parse', 'fast'] as const)("types: 'infer', %s engine", (engi
     expect(writtenBeforeEnd).toBeGreaterThan(0);
     expect(writtenBeforeEnd).toBeLessThan(rows);
     expectBalanced(report);
+  });
+});
+
+describe('inference and conversion agree', () => {
+  const tokens = ['0', '1', '00123', '-7', '+3', '1.5', '.5', '1e3', '1,5', '1.234,56', '0x1f', 'Infinity', ' 12 ', '9007199254740993', '123456789012345678901234',
+    'yes', 'No', 'TRUE', 'f', 'ja', '2024-05-31', '2024-05-31T12:00:00Z', '2024-02-30', '31/05/2024', '65a1f0c2e4b0a1b2c3d4e5f6', '', ' ', 'NULL', 'N/A'];
+  it('the inferred types convert every sampled row without an E_TYPE failure', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(fc.constantFrom(...tokens), { minLength: 3, maxLength: 3 }), { minLength: 1, maxLength: 30 }), (table) => {
+        const rows = table.map(([a, b, c]) => ({ a: a!, b: b!, c: c! }));
+        const inference = new TypeInference(['a', 'b', 'c']);
+        for (const row of rows) inference.add(row);
+        const processor = new RowProcessor({ types: inference.types(), importId: 'x' });
+        const failures: unknown[] = [];
+        rows.forEach((row, i) => processor.process({ line: i + 2, row: { ...row }, bytes: 1 }, { document() {}, skip() {}, failure: (f) => failures.push(f) }));
+        expect(failures).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
