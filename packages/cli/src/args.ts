@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { ColumnType, ColumnTypes, MongoSinkMode } from '@anti-oom/core';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+import type { PreviewCommand } from './preview.js';
 
 /** What `anti-oom import` was asked to do. */
 export interface ImportCommand {
@@ -13,7 +15,8 @@ export interface ImportCommand {
   key: string[] | undefined;
   delimiter: string | undefined;
   encoding: string | undefined;
-  types: ColumnTypes | undefined;
+  /** Column types, or 'infer' to choose them from the first rows. */
+  types: ColumnTypes | 'infer' | undefined;
   /** Column names for a file without a header row. */
   fields: string[] | undefined;
   /** Drop the collection before importing. */
@@ -30,10 +33,12 @@ export interface ImportCommand {
   resume: boolean;
   /** Forget the checkpoint and start over, keeping checkpoints (`--restart`). */
   restart: boolean;
+  /** pino level of the JSON log lines on stderr; no logging when absent. */
+  logLevel: LogLevel | undefined;
 }
 
 /** A parsed command line. */
-export type Command = ImportCommand | { kind: 'help' } | { kind: 'version' };
+export type Command = ImportCommand | PreviewCommand | { kind: 'help' } | { kind: 'version' };
 
 /** The command line is wrong; the message says how. Exit code 2. */
 export class UsageError extends Error {
@@ -69,6 +74,9 @@ const OPTIONS = {
   resume: { type: 'boolean' },
   restart: { type: 'boolean' },
   json: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'max-rows': { type: 'string' },
+  'max-bytes': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -85,9 +93,11 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
   if (v.version) return { kind: 'version' };
   if (v.help || positionals.length === 0 || positionals[0] === 'help') return { kind: 'help' };
   const [verb, input, ...extra] = positionals;
-  if (verb !== 'import') throw new UsageError(`Unknown command "${verb}". The command is: anti-oom import <file | ->`);
-  if (input === undefined) throw new UsageError('Name the CSV file to import, or - to read standard input.');
+  if (verb !== 'import' && verb !== 'preview') throw new UsageError(`Unknown command "${verb}". The commands are: anti-oom import <file | ->, anti-oom preview <file | ->`);
+  if (input === undefined) throw new UsageError(`Name the CSV file to ${verb}, or - to read standard input.`);
   if (extra.length > 0) throw new UsageError(`One input at a time; unexpected "${extra.join(' ')}".`);
+  if (verb === 'preview') return previewCommand(input, v);
+  if (v['max-rows'] !== undefined || v['max-bytes'] !== undefined) throw new UsageError('--max-rows and --max-bytes are options of anti-oom preview.');
 
   const dryRun = v['dry-run'] ?? false;
   if (!dryRun && !v.db) throw new UsageError('--db is required: the database to import into.');
@@ -123,7 +133,27 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
     json: v.json ?? false,
     resume,
     restart,
+    logLevel: logLevel(v['log-level']),
   };
+}
+
+function previewCommand(input: string, v: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string }): PreviewCommand {
+  return {
+    kind: 'preview',
+    input,
+    delimiter: v.delimiter === undefined ? undefined : (DELIMITER_NAMES[v.delimiter] ?? v.delimiter),
+    encoding: v.encoding,
+    fields: v.fields === undefined ? undefined : list('--fields', v.fields),
+    engine: engine(v.engine),
+    maxRows: count('--max-rows', v['max-rows'], 1),
+    maxBytes: count('--max-bytes', v['max-bytes'], 1),
+    json: v.json ?? false,
+  };
+}
+
+function logLevel(text: string | undefined): LogLevel | undefined {
+  if (text === undefined || (LOG_LEVELS as readonly string[]).includes(text)) return text as LogLevel | undefined;
+  throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got "${text}".`);
 }
 
 function engine(text: string | undefined): 'csv-parse' | 'fast' | undefined {
@@ -137,8 +167,9 @@ function list(flag: string, text: string): string[] {
   return items;
 }
 
-/** `price:number,qty:int` → `{ price: 'number', qty: 'int' }`. */
-export function parseTypes(text: string): ColumnTypes {
+/** `price:number,qty:int` → `{ price: 'number', qty: 'int' }`; `infer` → `'infer'`. */
+export function parseTypes(text: string): ColumnTypes | 'infer' {
+  if (text.trim() === 'infer') return 'infer';
   const types: ColumnTypes = {};
   for (const item of list('--types', text)) {
     const at = item.lastIndexOf(':');
@@ -164,6 +195,10 @@ export const HELP = `anti-oom import: stream a CSV file into MongoDB with consta
 
 Usage:
   anti-oom import <file | -> --db <name> --collection <name> [options]
+  anti-oom preview <file | -> [--max-rows <n>] [--max-bytes <n>] [--delimiter, --encoding, --fields, --engine, --json]
+                             reads only the start of the file and shows its charset, delimiter, header,
+                             first rows and a type per column (a table on a terminal, JSON otherwise);
+                             defaults: --delimiter auto --encoding auto, 1,000 rows, 1 MiB
 
 Input:
   <file>                     a CSV file, or gzip-compressed CSV (detected by its first bytes)
@@ -176,7 +211,8 @@ Input:
   --engine <csv-parse|fast>  the CSV tokenizer: csv-parse (default), or fast: several times faster,
                              same records, line numbers and failures
   --types <col:type,...>     convert columns: string, number, int, boolean, date, objectId, json
-                             (an empty value becomes null; a value that does not convert fails the row)
+                             (an empty value becomes null; a value that does not convert fails the row);
+                             --types infer chooses them from the first 1,000 rows (see anti-oom preview)
 
 Database:
   --uri <uri>                MongoDB connection string (default: $MONGODB_URI, else mongodb://127.0.0.1:27017)
@@ -202,6 +238,8 @@ Failures and output:
   --dry-run                  parse, type and validate every row; write nothing, contact no database
   --json                     NDJSON progress events and the final report on stdout (the default when
                              stdout is not a terminal)
+  --log-level <level>        JSON log lines (pino) on stderr at this level: fatal, error, warn, info,
+                             debug, trace; each carries the import's id, errors as objects
   -h, --help                 this text
   -v, --version              the version
 
@@ -215,4 +253,5 @@ Examples:
   gunzip -c big.csv.gz | anti-oom import - --db shop -c products --mode upsert --key sku --json
   anti-oom import products.csv --dry-run --types price:number --failures-out bad-rows.csv
   anti-oom import orders.csv -d shop -c orders --resume     # run it again after a crash to continue
+  anti-oom preview products.csv
 `;

@@ -1,10 +1,12 @@
 import { Readable, type Writable } from 'node:stream';
-import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestReport, type IngestSnapshot, type SeekableSource } from '@anti-oom/core';
+import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestLogger, type IngestReport, type IngestSnapshot, type SeekableSource } from '@anti-oom/core';
 import { MongoClient } from 'mongodb';
 import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
 import { FailuresFile } from './failures-file.js';
 import { crashHook } from './crash-hook.js';
 import { openInput, type ImportInput } from './input.js';
+import { createCliLogger } from './logger.js';
+import { runPreview } from './preview.js';
 import { NotResumableError, openResumable, resumeKey, resumeOptions, resumingLine } from './resume.js';
 import { formatProgressLine, formatReport } from './progress.js';
 import { VERSION } from './version.js';
@@ -54,12 +56,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stdout.write(`${VERSION}\n`);
     return ExitCode.OK;
   }
+  if (command.kind === 'preview') return runPreview(command, io);
   return runImport(command, io);
 }
 
 async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
   const json = cmd.json || !io.stdout.isTTY;
-  const out = new Output(io, json);
+  const logger = cmd.logLevel === undefined ? undefined : createCliLogger(cmd.logLevel, io.stderr);
+  const out = new Output(io, json, logger);
 
   let input: ImportInput;
   let seekable: SeekableSource | undefined;
@@ -72,7 +76,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     } else input = await openInput(cmd.input, io.stdin);
   } catch (err) {
     if (err instanceof NotResumableError) return out.fatal(err.code, err.message);
-    return out.fatal('E_INPUT', `Cannot read ${cmd.input}: ${(err as Error).message}`);
+    return out.fatal('E_INPUT', `Cannot read ${cmd.input}: ${(err as Error).message}`, err);
   }
   let failures: FailuresFile | undefined;
   let client: MongoClient | undefined;
@@ -114,9 +118,10 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
         maxFailures: cmd.maxFailures,
         signal: io.signal,
         ...(cmd.resume && client ? { resume: resumeOptions(client.db(cmd.db), resumeKey(cmd.input, cmd.db!, cmd.collection!), cmd.restart, io.env) } : {}),
+        ...(logger ? { logger } : {}),
       });
     } catch (err) {
-      if (isIngestError(err)) return out.fatal(err.code, err.message);
+      if (isIngestError(err)) return out.fatal(err.code, err.message, err);
       throw err;
     }
     if (failures) {
@@ -143,6 +148,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
       exit = report.rowsFailed > 0 ? ExitCode.ROWS_FAILED : ExitCode.OK;
     } catch (err) {
       if (!isIngestError(err) || err.report === undefined) throw err;
+      (logger?.child?.({ importId: pipeline.id }) ?? logger)?.error({ err }, `import failed: ${err.code}`);
       report = err.report;
       exit = ExitCode.FAILED;
     }
@@ -155,6 +161,12 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     await input.close();
     await client?.close();
   }
+}
+
+/** With --types infer, what was chosen, so the person can pin it with --types next time. */
+function inferredLine(report: IngestReport): string {
+  const types = Object.entries(report.inferredTypes ?? {}).filter(([, t]) => t !== 'string');
+  return report.inferredTypes === undefined ? '' : `Types inferred: ${types.length === 0 ? 'every column stays a string' : types.map(([c, t]) => `${c}:${t}`).join(',')}\n`;
 }
 
 /** Accepts every row without writing: `--dry-run` still parses, types and validates all of them. */
@@ -172,6 +184,7 @@ class Output {
   constructor(
     readonly io: CliIo,
     readonly json: boolean,
+    readonly logger?: IngestLogger,
   ) {}
 
   progress(s: IngestSnapshot, input: ImportInput): void {
@@ -201,11 +214,12 @@ class Output {
   report(report: IngestReport, cmd: ImportCommand, exitCode: number): void {
     this.#clear();
     if (this.json) this.#line({ event: 'report', ...report, dryRun: cmd.dryRun, exitCode });
-    else this.io.stdout.write(formatReport(report, { dryRun: cmd.dryRun, failuresOut: cmd.failuresOut }));
+    else this.io.stdout.write(formatReport(report, { dryRun: cmd.dryRun, failuresOut: cmd.failuresOut }) + inferredLine(report));
   }
 
-  fatal(code: string, message: string): number {
+  fatal(code: string, message: string, err?: unknown): number {
     this.#clear();
+    this.logger?.error({ code, ...(err === undefined ? {} : { err }) }, message);
     if (this.json) this.#line({ event: 'error', code, message, exitCode: ExitCode.FAILED });
     else this.io.stderr.write(`anti-oom: ${code}: ${message}\n`);
     return ExitCode.FAILED;

@@ -8,3 +8,5 @@ export { runCli, ExitCode } from './cli.js';
 export type { CliIo } from './cli.js';
 export { parseCommand, parseTypes, UsageError, HELP } from './args.js';
 export type { Command, ImportCommand } from './args.js';
+export { formatPreview, runPreview } from './preview.js';
+export type { PreviewCommand } from './preview.js';

@@ -56,3 +56,19 @@ export type {
   WriteAttempt,
   WriteResult,
 } from './types.js';
+
+export { previewCsv } from './preview/preview.js';
+export type { CsvPreview, EncodingSource, PreviewOptions } from './preview/preview.js';
+export { INFERRED_TYPES, MAX_MISFITS } from './preview/infer.js';
+export type { InferableType, InferredColumn, TypeFit } from './preview/infer.js';
+
+export { IngestChannel } from './observability/channels.js';
+export type {
+  BatchRetryMessage,
+  BatchWrittenMessage,
+  ImportEndMessage,
+  ImportStartMessage,
+  MemoryMessage,
+  ProgressMessage,
+  RowsFailedMessage,
+} from './observability/channels.js';

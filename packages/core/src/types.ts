@@ -1,3 +1,5 @@
+import type { ColumnTypes } from './rows/convert.js';
+
 /**
  * Codes of row-level failures. A failed row is data in the report, never an exception.
  */
@@ -155,12 +157,16 @@ export interface BatchWriter<T = Record<string, unknown>> {
   readonly resumeMode?: 'insert' | 'keyed';
 }
 
-/** A pino-compatible logger; only these methods are used. */
+/**
+ * A pino-compatible logger; only these methods are used. With `child` (as pino has), each import
+ * logs through `logger.child({ importId })`, so every line carries the import's id.
+ */
 export interface IngestLogger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  child?(bindings: Record<string, unknown>): IngestLogger;
 }
 
 /** Where an import stands. */
@@ -225,4 +231,6 @@ export interface IngestReport extends IngestSnapshot {
    * at the last time, and how many times it was resumed. The counters cover the whole import.
    */
   resumed?: { fromLine: number; fromByte: number; times: number };
+  /** With `types: 'infer'`: the type chosen for every column (`'string'` where none fitted), once the sample was read. */
+  inferredTypes?: ColumnTypes;
 }

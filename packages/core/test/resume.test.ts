@@ -82,6 +82,27 @@ describe('resume: exactly once across crashes', () => {
     });
   }
 
+  it("types: 'infer' resumes with the types its first run inferred, not new ones from the middle of the file", async () => {
+    // The first 1,500 refs look like integers, the rest do not: inferring again after a crash at
+    // row ~1,200 would choose string and write rows the uninterrupted import fails.
+    let s = 'sku,ref\n';
+    for (let i = 0; i < 3000; i++) s += `sku-${i},${i < 1500 ? i : `A${i}`}\n`;
+    const path = file('infer.csv', s);
+    const options = (collection: Collection): Omit<IngestPipelineOptions, 'resume'> => ({ sink: mongoSink(collection), types: 'infer', batch: { size: 100 } });
+    const expected = await createIngestPipeline(options(db.collection(`ref${n++}`))).run(fileSource(path));
+    expect(expected.inferredTypes?.ref).toBe('int');
+    expect(expected.rowsFailed).toBe(1500);
+
+    const target = db.collection(`res${n++}`);
+    const { report, runs } = await crashAndResume(options(target), path, 'k-infer', [12], db.collection('checkpoints'));
+    expect(runs).toBe(2);
+    expect(report.resumed?.times).toBe(1);
+    expect(report.resumed!.fromLine).toBeGreaterThan(1000);
+    for (const k of ['rowsRead', 'rowsWritten', 'rowsFailed', 'rowsSkipped'] as const) expect(report[k]).toBe(expected[k]);
+    expect(report.inferredTypes).toEqual(expected.inferredTypes);
+    expect(await target.countDocuments()).toBe(1500);
+  });
+
   it('a completed key is refused with E_ALREADY_DONE, nothing read; restart starts over', async () => {
     const path = file('done.csv', 'sku,price\na,1\nb,2\n');
     const store = mongoCheckpoints(db.collection('checkpoints'));

@@ -5,9 +5,12 @@ import { createBatcher } from '../batch/batcher-stream.js';
 import { createCsvParser, type CsvTracking } from '../csv/parser-stream.js';
 import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { createMemoryMonitor, readMemory, type MemorySample } from '../memory/memory-monitor.js';
+import { ImportObserver } from '../observability/observer.js';
+import { createTypeInferenceStage } from '../preview/infer-stream.js';
 import { Ledger, zeroCounters } from '../resume/ledger.js';
 import { ResumeSession } from '../resume/session.js';
 import { isSeekableSource, type SeekableSource } from '../resume/source.js';
+import type { ColumnTypes } from '../rows/convert.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
 import type { Batch, IngestReport, IngestSnapshot, RowFailure, RowFailureValues, WriteResult } from '../types.js';
@@ -36,6 +39,8 @@ export interface IngestPipelineEvents {
   header: [columns: readonly string[]];
   /** A memory sample (every `memory.intervalMs`). */
   memory: [sample: MemorySample];
+  /** With `types: 'infer'`: the type chosen for every column, once, before the first row is converted. */
+  typesInferred: [types: ColumnTypes];
   /** The final report, for every ending: done, failed or aborted. */
   done: [report: IngestReport];
   /**
@@ -55,6 +60,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   readonly #options: NormalizedPipelineOptions;
   readonly #accounting: Accounting;
   readonly #controller = new AbortController();
+  readonly #observer: ImportObserver;
   #stopReason: IngestError | undefined;
   /** Where the import is settled up to; the checkpoints' and `bytesAcknowledged`'s source. */
   #ledger: Ledger;
@@ -62,6 +68,8 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   #session: ResumeSession | undefined;
   #started = false;
   #settled = false;
+  #header: readonly string[] | undefined;
+  #inferredTypes: ColumnTypes | undefined;
 
   /** @internal Use {@link createIngestPipeline}. */
   constructor(options: IngestPipelineOptions) {
@@ -69,6 +77,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     this.#options = normalizePipelineOptions(options);
     this.#accounting = new Accounting(this.#options.id, this.#options.maxFailuresKept);
     this.#ledger = new Ledger({ offset: 0, line: 1 }, zeroCounters(), [], 0);
+    this.#observer = new ImportObserver(this.#options.id);
   }
 
   /** The import's id. */
@@ -98,6 +107,9 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     if (this.#started) throw new IngestError(IngestErrorCode.E_OPTIONS, 'run() can be called once per pipeline; create a new pipeline for each import.');
     this.#started = true;
     const o = this.#options;
+    const settings = { batchSize: o.batch.size, concurrency: o.concurrency, engine: o.csv.engine, types: o.types === 'infer' ? 'infer' : o.types ? 'given' : 'none' } as const;
+    this.#observer.start(settings);
+    o.logger?.info(settings, 'ingest started');
     const onUserAbort = (): void => this.abort(abortMessage(o.signal?.reason));
     if (o.signal?.aborted) onUserAbort();
     else o.signal?.addEventListener('abort', onUserAbort, { once: true });
@@ -182,9 +194,11 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       const monitor = createMemoryMonitor({ intervalMs: o.memoryIntervalMs });
       const first = monitor.last;
       acc.memory(first.heapUsedBytes, first.rssBytes);
+      this.#observer.memory(first);
       monitor.on('memory', (sample: MemorySample) => {
         acc.memory(sample.heapUsedBytes, sample.rssBytes);
         this.emit('memory', sample);
+        this.#observer.memory(sample);
       });
       stages.push(monitor);
     }
@@ -200,12 +214,33 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
           this.#skip();
           this.#settleEarly(line, end, nextLine, undefined, false);
         },
-        onHeader: (columns) => this.emit('header', columns),
+        onHeader: (columns) => {
+          this.#header = columns;
+          this.emit('header', columns);
+        },
         ...(start ? { start } : {}),
         tracking: this.#tracking,
       }),
+    );
+    // A resumed import applies the types its first run inferred: inferring again from the middle
+    // of the file could choose differently and convert the rest of it another way.
+    const inferredBefore = o.types === 'infer' ? this.#session?.inferredTypes : undefined;
+    if (inferredBefore) this.#inferredTypes = inferredBefore;
+    else if (o.types === 'infer') {
+      stages.push(
+        createTypeInferenceStage({
+          columns: () => this.#header ?? o.csv.columns,
+          onInferred: (types) => {
+            this.#inferredTypes = types;
+            this.#session?.rememberInferredTypes(types);
+            this.emit('typesInferred', types);
+          },
+        }),
+      );
+    }
+    stages.push(
       createRowMapperStream({
-        types: o.types,
+        types: o.types === 'infer' ? () => this.#inferredTypes : o.types,
         schema: o.schema,
         map: o.map,
         importId: o.id,
@@ -226,7 +261,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   #createSink(): BulkSink {
     const o = this.#options;
     const writer = this.#session ? this.#session.wrap(o.sink) : o.sink;
-    const sink = createBulkSink(writer, { concurrency: o.concurrency, retry: o.retry, signal: this.#controller.signal });
+    const sink = createBulkSink(this.#observer.wrap(writer), { concurrency: o.concurrency, retry: o.retry, signal: this.#controller.signal });
     sink.on('batchWritten', (result: WriteResult, batch: Batch) => {
       if (this.#settled) return;
       this.#accounting.written(result);
@@ -238,7 +273,10 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       this.#ledger.acknowledged(batch.seq, result, batch.items.length, last?.line ?? 0, last?.end, last?.nextLine);
       this.#accounting.bytesAcknowledged = this.#ledger.frontier.offset;
       this.#session?.afterAck();
-      this.emit('progress', this.#accounting.snapshot());
+      this.#observer.batchWritten(result, batch);
+      const snapshot = this.#accounting.snapshot();
+      this.emit('progress', snapshot);
+      this.#observer.progress(snapshot);
     });
     sink.on('batchRefused', (err: IngestError, batch: Batch, transient: boolean) => {
       this.#ledger.refused(batch.items.length);
@@ -250,7 +288,8 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       for (const item of batch.items) this.#fail({ line: item.line, ...failure }, item.document, false);
     });
     sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
-      o.logger?.warn({ importId: o.id, batch: batch.seq, attempt, err: err instanceof Error ? err.message : String(err) }, 'retrying batch');
+      this.#observer.retry(err, batch, attempt);
+      o.logger?.warn({ batch: batch.seq, attempt, err: err instanceof Error ? err.message : String(err) }, 'retrying batch');
     });
     return sink;
   }
@@ -258,6 +297,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   #fail(failure: RowFailure, values?: RowFailureValues, enforceLimit = true): void {
     if (this.#settled) return;
     this.#accounting.fail(failure);
+    this.#observer.failed(failure.code);
     this.emit('rowFailure', failure, values);
     if (enforceLimit && this.#accounting.rowsFailed > this.#options.maxFailures) {
       this.#stop(
@@ -290,7 +330,6 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     const s = this.#accounting.snapshot();
     this.#options.logger?.info(
       {
-        importId: s.id,
         processed: s.rowsRead,
         written: s.rowsWritten,
         failed: s.rowsFailed,
@@ -311,9 +350,13 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     const resumed = this.#session?.resumed;
     const report = acc.report(error ? { code: error.code, message: error.message } : undefined);
     if (resumed) report.resumed = resumed;
-    this.emit('progress', acc.snapshot());
+    if (this.#inferredTypes) report.inferredTypes = this.#inferredTypes;
+    const snapshot = acc.snapshot();
+    this.emit('progress', snapshot);
+    this.#observer.progress(snapshot);
     this.emit('done', report);
-    this.#options.logger?.info({ importId: report.id, state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs }, 'ingest finished');
+    this.#observer.end(report);
+    this.#options.logger?.info({ state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs }, 'ingest finished');
     if (error) {
       error.report = report;
       throw error;

@@ -15,8 +15,13 @@ export interface IngestPipelineOptions {
   sink: BatchWriter;
   /** How to read the CSV. */
   csv?: CsvOptions;
-  /** Column types; columns not listed stay strings. An empty value becomes `null`. */
-  types?: ColumnTypes;
+  /**
+   * Column types; columns not listed stay strings. An empty value becomes `null`.
+   * `'infer'` chooses them from the first rows (at most 1000 rows or 1 MiB), then applies them
+   * as if written by hand; the report's `inferredTypes` says what was chosen. See the guide
+   * "Preview and type inference" for the rules.
+   */
+  types?: ColumnTypes | 'infer';
   /** Any Standard Schema v1 validator (zod, valibot, arktype); runs after `types`, before `map`. */
   schema?: StandardSchemaV1;
   /** Shapes each row into the document to write; runs last. */
@@ -52,7 +57,7 @@ export interface IngestPipelineOptions {
    * @defaultValue `{ intervalMs: 1000 }`
    */
   memory?: { intervalMs?: number } | false;
-  /** A pino-compatible logger. Silent when absent. */
+  /** A pino-compatible logger; each import logs through `logger.child({ importId })` when it has `child`. Silent when absent. */
   logger?: IngestLogger;
   /**
    * Milliseconds between heartbeat log lines at info level.
@@ -78,7 +83,7 @@ export interface IngestPipelineOptions {
 export interface NormalizedPipelineOptions {
   sink: BatchWriter;
   csv: NormalizedCsvOptions;
-  types: ColumnTypes | undefined;
+  types: ColumnTypes | 'infer' | undefined;
   schema: StandardSchemaV1 | undefined;
   map: RowMapper<object> | undefined;
   batch: NormalizedBatchOptions;
@@ -120,7 +125,7 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', options.signal);
   const id = options.id ?? randomUUID();
   // Built once here only to reject bad types, schema or map before anything is read.
-  new RowProcessor({ types: options.types, schema: options.schema, map: options.map, importId: id });
+  new RowProcessor({ types: options.types === 'infer' ? undefined : options.types, schema: options.schema, map: options.map, importId: id });
   return {
     sink,
     csv: normalizeCsvOptions(options.csv),
@@ -135,10 +140,23 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
     maxInputBytes: limit('maxInputBytes', options.maxInputBytes, Infinity),
     signal: options.signal,
     memoryIntervalMs,
-    logger: options.logger,
+    logger: importLogger(options.logger, id),
     heartbeatMs: limit('heartbeatMs', options.heartbeatMs, 5000, false),
     ping: options.ping ?? true,
     id,
     resume: normalizeResumeOptions(options.resume),
+  };
+}
+
+/** The import's own logger, with `importId` on every line: a child when the logger has `child`, else a thin wrapper. */
+function importLogger(logger: IngestLogger | undefined, importId: string): IngestLogger | undefined {
+  if (logger === undefined) return undefined;
+  if (logger === null || typeof logger !== 'object' || typeof logger.info !== 'function') throw invalidOption('logger', 'a pino-compatible logger', logger);
+  if (typeof logger.child === 'function') return logger.child({ importId });
+  return {
+    debug: (obj, msg) => logger.debug({ importId, ...obj }, msg),
+    info: (obj, msg) => logger.info({ importId, ...obj }, msg),
+    warn: (obj, msg) => logger.warn({ importId, ...obj }, msg),
+    error: (obj, msg) => logger.error({ importId, ...obj }, msg),
   };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { IngestError, IngestErrorCode, invalidOption } from '../errors.js';
 import type { CsvStart } from '../csv/reader.js';
 import type { CsvTracking } from '../csv/parser-stream.js';
+import type { ColumnTypes } from '../rows/convert.js';
 import type { BatchWriter, IngestLogger, IngestReport } from '../types.js';
 import { deterministicIdFactory } from './ids.js';
 import { Ledger, zeroCounters } from './ledger.js';
@@ -143,6 +144,16 @@ export class ResumeSession {
   get resumed(): IngestReport['resumed'] {
     const c = this.#checkpoint;
     return c.resumes > 0 ? { fromLine: c.resumedFromLine ?? 1, fromByte: c.resumedFromByte ?? 0, times: c.resumes } : undefined;
+  }
+
+  /** Types inferred by an earlier run of this import (`types: 'infer'`), to apply unchanged. */
+  get inferredTypes(): ColumnTypes | undefined {
+    return this.#checkpoint.offset > 0 ? (this.#checkpoint.inferredTypes ?? undefined) : undefined;
+  }
+
+  /** Keeps the types this run inferred in every checkpoint from now on. */
+  rememberInferredTypes(types: ColumnTypes): void {
+    this.#checkpoint.inferredTypes = { ...types };
   }
 
   /** The parser's settings, for checkpoints; `saved` hears of every checkpoint stored. */

@@ -1,3 +1,4 @@
+import type { ColumnTypes } from '../rows/convert.js';
 import type { RowFailure } from '../types.js';
 import type { CheckpointCounters } from './ledger.js';
 
@@ -31,6 +32,11 @@ export interface Checkpoint {
   charset: string | null;
   /** The delimiter in use, once known (`delimiter: 'auto'` resolved). */
   delimiter: string | null;
+  /**
+   * With `types: 'infer'`: the types inferred from the first rows, so a resumed run converts the
+   * rest of the file exactly as the first run did instead of inferring again from the middle.
+   */
+  inferredTypes?: ColumnTypes | null;
   /** Counters of every row before `offset`, over every run. */
   counters: CheckpointCounters;
   /** The first failures before `offset` (up to `maxFailuresKept`). */

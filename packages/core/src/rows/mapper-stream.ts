@@ -3,7 +3,9 @@ import type { CsvRecord, LinedDocument, RowFailure, RowFailureValues } from '../
 import { RowProcessor, type RowOutcomes, type RowProcessorOptions } from './row-processor.js';
 
 /** @internal */
-export interface RowMapperStreamOptions extends RowProcessorOptions {
+export interface RowMapperStreamOptions extends Omit<RowProcessorOptions, 'types'> {
+  /** The types, or a function that gives them once the first records arrive (`types: 'infer'`). */
+  types?: RowProcessorOptions['types'] | (() => RowProcessorOptions['types']);
   /** `record`: the row's record, for where it ends in the source (see `CsvRecord.end`). */
   onRowFailure(failure: RowFailure, values?: RowFailureValues, record?: CsvRecord): void;
   onSkip(line: number, record?: CsvRecord): void;
@@ -15,7 +17,8 @@ export interface RowMapperStreamOptions extends RowProcessorOptions {
  * @internal
  */
 export function createRowMapperStream(options: RowMapperStreamOptions): Transform {
-  const processor = new RowProcessor(options);
+  const typesLater = typeof options.types === 'function';
+  let processor = typesLater ? undefined : new RowProcessor(options as RowProcessorOptions);
   let docs: LinedDocument[] = [];
   // Rows are processed one at a time, even with an async step, so the record in hand is the one
   // an outcome is about.
@@ -27,7 +30,7 @@ export function createRowMapperStream(options: RowMapperStreamOptions): Transfor
   };
   const run = (record: CsvRecord): Promise<void> | void => {
     current = record;
-    return processor.process(record, out);
+    return processor!.process(record, out);
   };
 
   async function finishAsync(records: CsvRecord[], from: number, pending: Promise<void>): Promise<void> {
@@ -50,6 +53,7 @@ export function createRowMapperStream(options: RowMapperStreamOptions): Transfor
         callback(null, ready.length > 0 ? ready : undefined);
       };
       try {
+        processor ??= new RowProcessor({ ...options, types: (options.types as () => RowProcessorOptions['types'])() });
         for (let i = 0; i < records.length; i++) {
           const r = run(records[i]!);
           if (r !== undefined) {
