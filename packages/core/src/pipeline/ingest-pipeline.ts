@@ -6,6 +6,7 @@ import { createCsvParser } from '../csv/parser-stream.js';
 import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { createMemoryMonitor, readMemory, type MemorySample } from '../memory/memory-monitor.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
+import { withDetail } from '../mongo/write-errors.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
 import type { Batch, IngestReport, IngestSnapshot, RowFailure, RowFailureValues, WriteResult } from '../types.js';
 import { RowFailureCode } from '../types.js';
@@ -167,13 +168,16 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     sink.on('batchRefused', (err: IngestError, batch: Batch, transient: boolean) => {
       this.#stopReason ??= err;
       // After a refusal nothing of the batch landed; after an outage, some of it may have.
+      // The refusal's text (the driver's, naming servers and indexes) stays in `detail` and the
+      // import's error, out of the per-row messages that reach clients.
       const failure = transient
-        ? { code: RowFailureCode.E_UNCONFIRMED, message: `Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there. ${err.message}` }
-        : { code: RowFailureCode.E_WRITE, message: `Not written: ${err.message}` };
-      for (const item of batch.items) this.#fail({ line: item.line, ...failure }, item.document, false);
+        ? { code: RowFailureCode.E_UNCONFIRMED, message: "Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there." }
+        : { code: RowFailureCode.E_WRITE, message: "Not written: the database refused this row's batch." };
+      for (const item of batch.items) this.#fail(withDetail({ line: item.line, ...failure }, err.message), item.document, false);
     });
     sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
-      o.logger?.warn({ importId: o.id, batch: batch.seq, attempt, err: err instanceof Error ? err.message : String(err) }, 'retrying batch');
+      // The error itself, so a pino logger's serializer keeps its type, code and stack.
+      o.logger?.warn({ importId: o.id, batch: batch.seq, attempt, err }, 'retrying batch');
     });
     return sink;
   }
@@ -181,6 +185,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   #fail(failure: RowFailure, values?: RowFailureValues, enforceLimit = true): void {
     if (this.#settled) return;
     this.#accounting.fail(failure);
+    if (failure.detail !== undefined) this.#options.logger?.debug({ importId: this.#options.id, line: failure.line, code: failure.code, detail: failure.detail }, 'row refused by the database');
     this.emit('rowFailure', failure, values);
     if (enforceLimit && this.#accounting.rowsFailed > this.#options.maxFailures) {
       this.#stop(
@@ -228,7 +233,9 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     const report = acc.report(error ? { code: error.code, message: error.message } : undefined);
     this.emit('progress', acc.snapshot());
     this.emit('done', report);
-    this.#options.logger?.info({ importId: report.id, state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs }, 'ingest finished');
+    const ended = { importId: report.id, state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs };
+    // The error as an object, never its message alone, so a pino logger serializes it whole.
+    this.#options.logger?.info(error ? { ...ended, err: error } : ended, 'ingest finished');
     if (error) {
       error.report = report;
       throw error;
