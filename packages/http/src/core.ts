@@ -94,6 +94,7 @@ export function createIngestRoutes<Req>(options: IngestRouteOptions<Req>): Inges
           entry.cancelPending();
           return json(200, { id: entry.id, state: 'aborted' });
         }
+        if (entry.state === 'pending') throw new IngestError(IngestErrorCode.E_CONFLICT, 'The upload into this import is starting; cancel again in a moment.');
         if (entry.state === 'running') {
           entry.pipeline?.abort('The import was cancelled.');
           return json(202, { id: entry.id, state: 'running', cancelling: true });
