@@ -4,8 +4,8 @@ import { createIngestHandler, type IngestHandler } from '@anti-oom/http';
 import { importOptions, serveDashboard } from '@anti-oom/example-shared';
 
 /** The dashboard at `/`, the import routes at `/imports`. */
-export function createApp(db: Db): { server: Server; imports: IngestHandler } {
-  const imports = createIngestHandler({ prefix: '/imports', ...importOptions(db) });
+export function createApp(db: Db, options: { token: string; collection?: string }): { server: Server; imports: IngestHandler } {
+  const imports = createIngestHandler({ prefix: '/imports', ...importOptions(db, options) });
   const server = createServer((req, res) => {
     serveDashboard(req, res).then((served) => {
       if (!served) imports(req, res);

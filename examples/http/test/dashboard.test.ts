@@ -33,7 +33,7 @@ afterAll(async () => {
 
 describe('dashboard in headless Chromium', () => {
   it('uploads a generated CSV through the page and shows the final counts', async () => {
-    const { server, imports } = createApp(db);
+    const { server, imports } = createApp(db, { token: 'dashboard-test-token', collection: 'dashboard_e2e' });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const address = server.address();
     const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`;
@@ -47,7 +47,7 @@ describe('dashboard in headless Chromium', () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(url);
-    await page.fill('#collection', 'dashboard_e2e');
+    await page.fill('#token', 'dashboard-test-token');
     await page.setInputFiles('#file', file);
     await page.waitForSelector('#run[data-state="done"]', { timeout: 120_000 });
 
@@ -68,4 +68,24 @@ describe('dashboard in headless Chromium', () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   }, 180_000);
+
+  it('is safe to copy: no token, no import; the client cannot pick the collection, the mode or the key', async () => {
+    const { server, imports } = createApp(db, { token: 'copy-test-token', collection: 'example_fixed' });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = server.address();
+    const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/imports`;
+    const anonymous = await fetch(base, { method: 'POST', headers: { 'Content-Type': 'text/csv' }, body: 'sku,name\nA,x\n' });
+    expect(anonymous.status).toBe(401);
+    const auth = { Authorization: 'Bearer copy-test-token', 'Content-Type': 'text/csv' };
+    const chosen = await fetch(`${base}?collection=victims&mode=merge&key=email`, { method: 'POST', headers: auth, body: 'sku,name\nA,x\n' });
+    expect(chosen.status).toBe(200);
+    expect(await chosen.json()).toMatchObject({ inserted: 1, matched: 0, modified: 0 });
+    expect(await db.collection('victims').countDocuments()).toBe(0);
+    expect(await db.collection('example_fixed').find({}, { projection: { _id: 0 } }).toArray()).toEqual([{ sku: 'A', name: 'x' }]);
+    const forged = await fetch(base, { method: 'POST', headers: { ...auth, Origin: 'https://evil.example' }, body: 'sku,name\nB,x\n' });
+    expect(forged.status).toBe(403);
+    await imports.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
 });

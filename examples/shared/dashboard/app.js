@@ -85,6 +85,10 @@ async function start(file) {
   delete $('run').dataset.state;
   chart.points = [];
 
+  // The token travels as a same-site cookie, so EventSource (which cannot set headers) sends it
+  // too; the server refuses cross-site creates, uploads and cancels, so the cookie cannot be abused.
+  document.cookie = `anti_oom_token=${encodeURIComponent($('token').value)}; path=/; SameSite=Strict`;
+
   // 1. Create the import first, so we know its id before a byte is uploaded.
   const created = await fetch(IMPORTS, { method: 'POST' });
   if (!created.ok) return failRequest(await created.json());
@@ -103,10 +107,9 @@ async function start(file) {
   });
 
   // 3. Upload the file itself; XHR reports upload progress, fetch does not.
-  const params = new URLSearchParams({ collection: $('collection').value, mode: $('mode').value, key: $('key').value });
   const xhr = new XMLHttpRequest();
   current.xhr = xhr;
-  xhr.open('PUT', `${links.upload}?${params}`);
+  xhr.open('PUT', links.upload);
   xhr.setRequestHeader('Content-Type', file.name.endsWith('.gz') ? 'application/gzip' : 'text/csv');
   xhr.upload.onprogress = (e) => {
     if (!e.lengthComputable) return;

@@ -1,10 +1,11 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient, type Db } from 'mongodb';
 import { mongoSink, type IngestLogger } from '@anti-oom/core';
-import type { IngestHandlerOptions } from '@anti-oom/http';
+import type { IngestRouteOptions } from '@anti-oom/http';
 import { startMongo } from '@anti-oom/testing';
 
 /** The dashboard's static files. */
@@ -47,23 +48,65 @@ export const consoleLogger: IngestLogger = {
   error: (obj, msg) => console.error(`${msg ?? ''} ${JSON.stringify(obj)}`),
 };
 
+/** Every framework's request has these; the examples' callbacks read nothing else. */
+export interface ExampleRequest {
+  headers: IncomingHttpHeaders;
+}
+
 /**
- * The options every example uses: the collection comes from a form field or query parameter
- * (`collection`, letters and digits only), rows are upserted by `sku` when there is one.
+ * The token the examples accept, standing in for your app's real authentication: `IMPORT_TOKEN`
+ * if set, otherwise a random one printed at start. Never ship an import route without auth.
  */
-export function importOptions(db: Db): Pick<IngestHandlerOptions, 'pipeline' | 'limits'> {
+export function exampleToken(): string {
+  const token = process.env.IMPORT_TOKEN ?? randomBytes(18).toString('base64url');
+  if (!process.env.IMPORT_TOKEN) console.log(`IMPORT_TOKEN not set; this run's token is: ${token}`);
+  return token;
+}
+
+/** Where the examples listen: loopback unless `HOST` says otherwise (such as 0.0.0.0 in a container). */
+export const exampleHost = process.env.HOST ?? '127.0.0.1';
+
+/** The token of a request: `Authorization: Bearer <token>`, or the dashboard's `anti_oom_token` cookie. */
+function tokenOf(headers: IncomingHttpHeaders): string | undefined {
+  const bearer = /^Bearer (.+)$/.exec(headers.authorization ?? '');
+  if (bearer) return bearer[1];
+  for (const part of (headers.cookie ?? '').split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === 'anti_oom_token') return decodeURIComponent(value.join('='));
+  }
+  return undefined;
+}
+
+function sameToken(given: string | undefined, token: string): boolean {
+  if (given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * The options every example uses. The server decides where rows go (the client's form fields and
+ * query string are ignored): rows are inserted into the collection `products` (or the one the app
+ * passes). A token (see {@link exampleToken}) stands in for your app's authentication.
+ */
+export function importOptions(db: Db, options: { token: string; collection?: string }): IngestRouteOptions<ExampleRequest> {
+  const collection = db.collection(options.collection ?? 'products');
   return {
+    // Replace with your app's check (session, JWT...). The cookie is safe here because the
+    // handler refuses cross-site creates, uploads and cancels.
+    authorize: (req) => (sameToken(tokenOf(req.headers), options.token) ? true : { status: 401, wwwAuthenticate: 'Bearer' }),
     limits: { maxConcurrentImports: 4 },
-    pipeline: (_req, fields) => {
-      const name = /^[A-Za-z0-9_]{1,64}$/.test(fields.collection ?? '') ? fields.collection! : 'products';
-      const mode = fields.mode === 'upsert' || fields.mode === 'merge' ? fields.mode : 'insert';
-      return {
-        sink: mongoSink(db.collection(name), mode === 'insert' ? { mode } : { mode, key: fields.key || 'sku' }),
-        // The fast engine: same rows, lines and failures as csv-parse, about 4x the speed.
-        csv: { engine: 'fast', delimiter: 'auto', encoding: 'auto' },
-        logger: consoleLogger,
-        heartbeatMs: 5000,
-      };
-    },
+    // The dashboard draws the server's heap and RSS; only clients with the token see them.
+    exposeMemory: true,
+    pipeline: () => ({
+      // Fixed here, never taken from the request: with a client-chosen collection, mode and key,
+      // anyone could $set fields of any document that matches. For upserts, pass
+      // { mode: 'upsert', key: ['sku'] } and give the collection a unique index on sku.
+      sink: mongoSink(collection, { mode: 'insert' }),
+      // The fast engine: same rows, lines and failures as csv-parse, about 4x the speed.
+      csv: { engine: 'fast', delimiter: 'auto', encoding: 'auto' },
+      logger: consoleLogger,
+      heartbeatMs: 5000,
+    }),
   };
 }

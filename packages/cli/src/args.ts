@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { ColumnType, ColumnTypes, MongoSinkMode } from '@anti-oom/core';
+import { isIngestError, numberOption, type ColumnType, type ColumnTypes, type MongoSinkMode } from '@anti-oom/core';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import type { PreviewCommand } from './preview.js';
 
@@ -185,9 +185,14 @@ export function parseTypes(text: string): ColumnTypes | 'infer' {
 
 function count(flag: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} takes a whole number >= ${min}; got "${text}".`);
-  return n;
+  // Digits only: Number() would also take "1e3", "0x10" and "Infinity".
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  try {
+    return numberOption(flag, n, min, { min, integer: true });
+  } catch (err) {
+    if (isIngestError(err)) throw new UsageError(`${flag} takes a whole number >= ${min}; got "${text}".`);
+    throw err;
+  }
 }
 
 /** The text of `anti-oom --help`. */

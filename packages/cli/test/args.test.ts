@@ -75,6 +75,8 @@ describe('parseCommand', () => {
     [[...base, '--batch-size', '0'], /--batch-size takes a whole number >= 1/],
     [[...base, '--concurrency', '2.5'], /--concurrency takes a whole number >= 1/],
     [[...base, '--max-failures=-1'], /--max-failures takes a whole number >= 0/],
+    [[...base, '--concurrency', 'Infinity'], /--concurrency takes a whole number >= 1/],
+    [[...base, '--batch-size', '1e3'], /--batch-size takes a whole number >= 1/],
     [[...base, '--frobnicate'], /Unknown option '--frobnicate'/],
     [[...base, '--engine', 'turbo'], /--engine must be csv-parse or fast/],
     [[...base, '--resume', '--dry-run'], /nothing to resume/],

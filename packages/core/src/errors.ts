@@ -54,6 +54,10 @@ export const IngestErrorCode = {
   E_NOT_FOUND: 'E_NOT_FOUND',
   /** The import is not in a state that allows this (an upload to a started import, cancelling a finished one). */
   E_CONFLICT: 'E_CONFLICT',
+  /** A state-changing request came from another site (`Origin` or `Sec-Fetch-Site`); see `allowedOrigins`. */
+  E_CROSS_SITE: 'E_CROSS_SITE',
+  /** Too many progress streams are open (on this import, or in all); retry after the `Retry-After` header. */
+  E_TOO_MANY_WATCHERS: 'E_TOO_MANY_WATCHERS',
 } as const;
 
 /** The string code of an {@link IngestError}. */
@@ -84,6 +88,8 @@ const STATUS_BY_CODE: Record<IngestErrorCode, number> = {
   E_FORBIDDEN: 403,
   E_NOT_FOUND: 404,
   E_CONFLICT: 409,
+  E_CROSS_SITE: 403,
+  E_TOO_MANY_WATCHERS: 429,
 };
 
 /** Where an {@link IngestError} happened, when it is known. */
@@ -145,7 +151,8 @@ export function isIngestError(value: unknown): value is IngestError {
 export function invalidOption(option: string, expected: string, got: unknown): IngestError {
   let shown: string;
   try {
-    shown = typeof got === 'function' ? 'a function' : JSON.stringify(got) ?? String(got);
+    // JSON would show Infinity and NaN as null.
+    shown = typeof got === 'function' ? 'a function' : typeof got === 'number' ? String(got) : JSON.stringify(got) ?? String(got);
   } catch {
     shown = String(got);
   }

@@ -7,6 +7,7 @@
 export { createIngestPipeline, IngestPipeline } from './pipeline/ingest-pipeline.js';
 export type { IngestPipelineEvents, IngestSource } from './pipeline/ingest-pipeline.js';
 export type { IngestPipelineOptions } from './pipeline/options.js';
+export { endedReport } from './pipeline/ended-report.js';
 
 export { createCsvParser } from './csv/parser-stream.js';
 export type { CsvParserOptions } from './csv/parser-stream.js';
@@ -41,6 +42,8 @@ export type { RowContext, RowMapper } from './rows/row-processor.js';
 
 export { IngestError, IngestErrorCode, invalidOption, isIngestError } from './errors.js';
 export type { IngestErrorContext } from './errors.js';
+export { numberOption } from './options/number-option.js';
+export type { NumberRule } from './options/number-option.js';
 export { RowFailureCode } from './types.js';
 export type {
   Batch,

@@ -46,6 +46,12 @@ export interface RowFailure {
   message: string;
   /** The column at fault, where known. */
   column?: string;
+  /**
+   * The database's own text for a row it refused (it names collections, indexes and servers), for
+   * the server's logs. Non-enumerable, so it never reaches JSON: reports, HTTP responses and SSE
+   * events carry only `code`, `column` and the key value in `message`.
+   */
+  readonly detail?: string;
 }
 
 /**

@@ -31,7 +31,8 @@ const app = Fastify();
 await app.register(antiOom, {
   prefix: '/imports',
   pipeline: (_req, fields) => ({ sink: recording(fields['tag']!), batch: { size: 1000 } }),
-  limits: { maxConcurrentImports: 64 },
+  authorize: () => true,
+  limits: { maxConcurrentImports: 64, maxRunningPerOwner: 64, maxPendingPerOwner: 64, maxWatchersPerImport: 64 },
 });
 app.get('/acks', async () => Object.fromEntries(acks));
 app.get('/rss', async () => ({ peakRssBytes: process.resourceUsage().maxRSS * 1024, rssBytes: process.memoryUsage().rss }));

@@ -1,7 +1,7 @@
 /**
  * node:http handler for Anti-OOM: CSV uploads into MongoDB with limits, an import registry and
  * live progress over Server-Sent Events. `@anti-oom/express` and `@anti-oom/fastify` are thin
- * layers over it.
+ * layers over the same framework-neutral routes.
  *
  * @packageDocumentation
  */
@@ -9,11 +9,17 @@ export { createIngestHandler } from './handler.js';
 export type { IngestHandler } from './handler.js';
 export type {
   AuthorizeResult,
+  HttpLogger,
   ImportInfo,
   IngestAction,
   IngestHandlerOptions,
   IngestLimits,
+  IngestRouteOptions,
   PerRequestPipelineOptions,
 } from './options.js';
 export type { ImportState } from './registry.js';
 export { formatSseEvent } from './sse.js';
+export type { IngestRequest, IngestResult } from './request.js';
+export { createIngestRoutes } from './core.js';
+export type { IngestRoutes } from './core.js';
+export { discardRest, fromNode, writeNode } from './respond.js';

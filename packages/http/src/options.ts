@@ -1,8 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { invalidOption, type IngestPipelineOptions } from '@anti-oom/core';
+import { invalidOption, numberOption, type IngestPipelineOptions } from '@anti-oom/core';
 
-/** What a request asks to do; `authorize` sees it. */
-export type IngestAction = 'upload' | 'watch' | 'cancel';
+/**
+ * What a request asks to do; `authorize` sees it. `create` makes a new import (with or without its
+ * upload: a `POST` with a body is `create` and nothing else), `upload` sends the file into a
+ * waiting import, `watch` reads its status or follows its events, `cancel` stops it.
+ */
+export type IngestAction = 'create' | 'upload' | 'watch' | 'cancel';
 
 /** An import as `authorize` sees it. */
 export interface ImportInfo {
@@ -20,7 +24,13 @@ export type AuthorizeResult = boolean | { status: 401 | 403; message?: string; w
 /** Options for one import, chosen per request. `id` and `signal` are the handler's. */
 export type PerRequestPipelineOptions = Omit<IngestPipelineOptions, 'id' | 'signal'>;
 
-/** Limits of the HTTP layer; each has a finite default. */
+/** Where the handler sends what clients must not see (pino fits: `logger.error({ err, importId, errorId }, msg)`). */
+export interface HttpLogger {
+  error(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** Limits and quotas of the HTTP layer; each has a finite default. */
 export interface IngestLimits {
   /**
    * Largest upload body (compressed size, for gzip), in bytes.
@@ -59,10 +69,31 @@ export interface IngestLimits {
    */
   maxFieldBytes?: number;
   /**
-   * Imports running at once; one more gets 429 with `Retry-After`.
+   * Imports running at once, all owners together; one more gets 429 with `Retry-After`.
    * @defaultValue `4`
    */
   maxConcurrentImports?: number;
+  /**
+   * Imports one owner may have running at once (the owner is `owner(req)`, else the client's
+   * address), so one client cannot take every slot; one more gets 429 with `Retry-After`.
+   * @defaultValue `2`
+   */
+  maxRunningPerOwner?: number;
+  /**
+   * Imports one owner may have waiting for their upload; one more gets 429 with `Retry-After`.
+   * @defaultValue `10`
+   */
+  maxPendingPerOwner?: number;
+  /**
+   * SSE streams following one import; one more gets 429 with `Retry-After`.
+   * @defaultValue `10`
+   */
+  maxWatchersPerImport?: number;
+  /**
+   * SSE streams open on this handler, all imports together; one more gets 429 with `Retry-After`.
+   * @defaultValue `1000`
+   */
+  maxWatchers?: number;
   /**
    * How long an upload may stall, in ms of the import waiting for bytes: in every such span it
    * must deliver at least `idleMinBytes`, or it ends with 408. Time the import spends waiting on
@@ -81,32 +112,62 @@ export interface IngestLimits {
 /** @internal */
 export type NormalizedLimits = Required<IngestLimits>;
 
-/** Options of {@link createIngestHandler}. */
-export interface IngestHandlerOptions {
-  /**
-   * Path the routes live under, for node:http. Express and Fastify set it for you.
-   * @defaultValue `''`
-   */
-  prefix?: string;
+/**
+ * Options of the import routes, in every adapter. `Req` is the request the callbacks receive:
+ * Node's `IncomingMessage` for `createIngestHandler`, Express's `Request`, Fastify's `FastifyRequest`.
+ */
+export interface IngestRouteOptions<Req> {
   /**
    * The options of each import: which collection, which mapping. `fields` are the multipart text
-   * fields sent before the file, or the query string of a raw upload.
+   * fields sent before the file, or the query string of a raw upload: they come from the client,
+   * so never let them pick the collection, the mode or the key.
    */
-  pipeline: (req: IncomingMessage, fields: Record<string, string>) => PerRequestPipelineOptions | Promise<PerRequestPipelineOptions>;
+  pipeline: (req: Req, fields: Record<string, string>) => PerRequestPipelineOptions | Promise<PerRequestPipelineOptions>;
   /**
-   * Who may upload, watch or cancel. `importId` and `info` are absent when a new import is being
-   * created. Without this hook anyone may, and an import's unguessable id is the only key to its
-   * progress.
+   * Who may create, upload into, watch or cancel an import. Required: without it the handler
+   * refuses to start. `importId` and `info` are absent for `create`. To let everyone do
+   * everything (a trusted network only), say so: `authorize: () => true`.
    */
-  authorize?: (req: IncomingMessage, action: IngestAction, importId?: string, info?: ImportInfo) => AuthorizeResult | Promise<AuthorizeResult>;
-  /** Who creates an import (a user id from your session), kept with it for `authorize`. */
-  owner?: (req: IncomingMessage) => string | undefined;
+  authorize: (req: Req, action: IngestAction, importId?: string, info?: ImportInfo) => AuthorizeResult | Promise<AuthorizeResult>;
+  /**
+   * Who creates an import (a user id from your session). When given, only a request with the same
+   * owner may upload into, watch or cancel that import (others get 403 before `authorize` is
+   * asked), and quotas count per owner; without it they count per client address.
+   */
+  owner?: (req: Req) => string | undefined;
+  /**
+   * Origins, besides the request's own, allowed to create, upload and cancel (`https://app.example`).
+   * A state-changing request from any other `Origin`, or with `Sec-Fetch-Site: cross-site`, gets
+   * 403 `E_CROSS_SITE` before anything is read.
+   * @defaultValue `[]`
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * Behind a reverse proxy: take the request's own origin from `X-Forwarded-Proto` and
+   * `X-Forwarded-Host`, and the client's address (for quotas) from the last `X-Forwarded-For` entry.
+   * Turn on only when a proxy you run sets these headers; otherwise clients could forge them.
+   * @defaultValue `false`
+   */
+  trustProxy?: boolean;
+  /**
+   * Receives the details of every 5xx (the error object as `err`, with `importId` and the
+   * `errorId` the client was given). Clients get a generic message and the `errorId` only.
+   * @defaultValue a logger writing to `console.error`
+   */
+  logger?: HttpLogger;
+  /**
+   * Send the process's heap and RSS figures in snapshots and reports to HTTP clients. They tell an
+   * outsider about the server, so they are off unless you want them (a dashboard for operators).
+   * @defaultValue `false`
+   */
+  exposeMemory?: boolean;
   /** Multipart field holding the file. @defaultValue `'file'` */
   fileField?: string;
-  /** Limits; see {@link IngestLimits}. */
+  /** Limits and quotas; see {@link IngestLimits}. */
   limits?: IngestLimits;
   /**
-   * Most imports kept in the registry (running, waiting for their upload, or ended).
+   * Most imports kept in the registry (running, waiting for their upload, or ended). When it is
+   * full, the oldest ended import makes room, then the oldest one that never received a byte.
    * @defaultValue `1000`
    */
   maxImports?: number;
@@ -126,7 +187,8 @@ export interface IngestHandlerOptions {
    */
   progressIntervalMs?: number;
   /**
-   * `rowFailure` events sent per import; the rest are counted in progress.
+   * `rowFailure` events kept and sent per import; the rest are counted in the `done` event's
+   * `failureEventsDropped`.
    * @defaultValue `100`
    */
   maxFailureEvents?: number;
@@ -139,12 +201,24 @@ export interface IngestHandlerOptions {
   retryAfterSeconds?: number;
 }
 
+/** Options of {@link createIngestHandler}. */
+export interface IngestHandlerOptions extends IngestRouteOptions<IncomingMessage> {
+  /**
+   * Path the routes live under, for node:http. Express and Fastify set it for you.
+   * @defaultValue `''`
+   */
+  prefix?: string;
+}
+
 /** @internal */
-export interface NormalizedHandlerOptions {
-  prefix: string;
-  pipeline: IngestHandlerOptions['pipeline'];
-  authorize: NonNullable<IngestHandlerOptions['authorize']> | undefined;
-  owner: IngestHandlerOptions['owner'];
+export interface NormalizedRouteOptions<Req> {
+  pipeline: IngestRouteOptions<Req>['pipeline'];
+  authorize: IngestRouteOptions<Req>['authorize'];
+  owner: IngestRouteOptions<Req>['owner'];
+  allowedOrigins: ReadonlySet<string>;
+  trustProxy: boolean;
+  logger: HttpLogger;
+  exposeMemory: boolean;
   fileField: string;
   limits: NormalizedLimits;
   maxImports: number;
@@ -156,44 +230,82 @@ export interface NormalizedHandlerOptions {
   retryAfterSeconds: number;
 }
 
-function positive(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0)) throw invalidOption(name, 'a positive number', value);
-  return value;
-}
+const consoleLogger: HttpLogger = {
+  error: (obj, msg) => console.error(msg, obj),
+  warn: (obj, msg) => console.warn(msg, obj),
+};
+
+const count = { min: 1, integer: true } as const;
+const ms = { min: 1, integer: true } as const;
 
 /** @internal */
-export function normalizeHandlerOptions(options: IngestHandlerOptions): NormalizedHandlerOptions {
+export function normalizePrefix(prefix: unknown): string {
+  if (prefix !== undefined && typeof prefix !== 'string') throw invalidOption('prefix', "a path starting with '/'", prefix);
+  const p = (prefix ?? '').replace(/\/+$/, '');
+  if (p !== '' && !p.startsWith('/')) throw invalidOption('prefix', "a path starting with '/'", prefix);
+  return p;
+}
+
+function normalizeOrigin(value: unknown): string {
+  if (typeof value === 'string') {
+    try {
+      const url = new URL(value);
+      if (url.origin !== 'null' && value.replace(/\/$/, '') === url.origin) return url.origin;
+    } catch {
+      // reported below
+    }
+  }
+  throw invalidOption('allowedOrigins', "origins such as 'https://app.example' (scheme, host and port; no path)", value);
+}
+
+/** Fills every default and rejects bad values, naming the option, once at construction. @internal */
+export function normalizeRouteOptions<Req>(options: IngestRouteOptions<Req>): NormalizedRouteOptions<Req> {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   if (typeof options.pipeline !== 'function') throw invalidOption('pipeline', 'a function (req, fields) => pipeline options', options.pipeline);
-  if (options.authorize !== undefined && typeof options.authorize !== 'function') throw invalidOption('authorize', 'a function', options.authorize);
-  const prefix = (options.prefix ?? '').replace(/\/+$/, '');
-  if (prefix !== '' && !prefix.startsWith('/')) throw invalidOption('prefix', "a path starting with '/'", options.prefix);
+  if (typeof options.authorize !== 'function') {
+    throw invalidOption(
+      'authorize',
+      'a function (req, action, importId, info) => true | false | { status: 401 }: it decides who may create, upload, watch and cancel imports. To allow everyone explicitly, pass authorize: () => true',
+      options.authorize,
+    );
+  }
+  if (options.owner !== undefined && typeof options.owner !== 'function') throw invalidOption('owner', 'a function (req) => string | undefined', options.owner);
+  if (options.allowedOrigins !== undefined && !Array.isArray(options.allowedOrigins)) throw invalidOption('allowedOrigins', 'an array of origins', options.allowedOrigins);
+  if (options.logger !== undefined && (typeof options.logger?.error !== 'function' || typeof options.logger?.warn !== 'function')) {
+    throw invalidOption('logger', 'a pino-compatible logger (with error and warn methods)', options.logger);
+  }
   const l = options.limits ?? {};
   return {
-    prefix,
     pipeline: options.pipeline,
     authorize: options.authorize,
     owner: options.owner,
+    allowedOrigins: new Set((options.allowedOrigins ?? []).map(normalizeOrigin)),
+    trustProxy: options.trustProxy === true,
+    logger: options.logger ?? consoleLogger,
+    exposeMemory: options.exposeMemory === true,
     fileField: options.fileField ?? 'file',
     limits: {
-      maxFileBytes: positive('limits.maxFileBytes', l.maxFileBytes, 2 * 1024 ** 3),
-      maxDecompressedBytes: positive('limits.maxDecompressedBytes', l.maxDecompressedBytes, 8 * 1024 ** 3),
-      maxCompressionRatio: positive('limits.maxCompressionRatio', l.maxCompressionRatio, 200),
-      maxRecordBytes: positive('limits.maxRecordBytes', l.maxRecordBytes, 1024 * 1024),
-      maxColumns: positive('limits.maxColumns', l.maxColumns, 1000),
-      maxFields: positive('limits.maxFields', l.maxFields, 20),
-      maxFieldBytes: positive('limits.maxFieldBytes', l.maxFieldBytes, 64 * 1024),
-      maxConcurrentImports: positive('limits.maxConcurrentImports', l.maxConcurrentImports, 4),
-      idleTimeoutMs: positive('limits.idleTimeoutMs', l.idleTimeoutMs, 30_000),
-      idleMinBytes: positive('limits.idleMinBytes', l.idleMinBytes, 1024),
+      maxFileBytes: numberOption('limits.maxFileBytes', l.maxFileBytes, 2 * 1024 ** 3, count),
+      maxDecompressedBytes: numberOption('limits.maxDecompressedBytes', l.maxDecompressedBytes, 8 * 1024 ** 3, count),
+      maxCompressionRatio: numberOption('limits.maxCompressionRatio', l.maxCompressionRatio, 200, { min: 1 }),
+      maxRecordBytes: numberOption('limits.maxRecordBytes', l.maxRecordBytes, 1024 * 1024, count),
+      maxColumns: numberOption('limits.maxColumns', l.maxColumns, 1000, count),
+      maxFields: numberOption('limits.maxFields', l.maxFields, 20, { min: 0, integer: true }),
+      maxFieldBytes: numberOption('limits.maxFieldBytes', l.maxFieldBytes, 64 * 1024, count),
+      maxConcurrentImports: numberOption('limits.maxConcurrentImports', l.maxConcurrentImports, 4, count),
+      maxRunningPerOwner: numberOption('limits.maxRunningPerOwner', l.maxRunningPerOwner, 2, count),
+      maxPendingPerOwner: numberOption('limits.maxPendingPerOwner', l.maxPendingPerOwner, 10, count),
+      maxWatchersPerImport: numberOption('limits.maxWatchersPerImport', l.maxWatchersPerImport, 10, count),
+      maxWatchers: numberOption('limits.maxWatchers', l.maxWatchers, 1000, count),
+      idleTimeoutMs: numberOption('limits.idleTimeoutMs', l.idleTimeoutMs, 30_000, ms),
+      idleMinBytes: numberOption('limits.idleMinBytes', l.idleMinBytes, 1024, count),
     },
-    maxImports: positive('maxImports', options.maxImports, 1000),
-    keepEndedMs: positive('keepEndedMs', options.keepEndedMs, 3_600_000),
-    pendingTimeoutMs: positive('pendingTimeoutMs', options.pendingTimeoutMs, 600_000),
-    progressIntervalMs: positive('progressIntervalMs', options.progressIntervalMs, 250),
-    maxFailureEvents: positive('maxFailureEvents', options.maxFailureEvents, 100),
-    heartbeatMs: positive('heartbeatMs', options.heartbeatMs, 15_000),
-    retryAfterSeconds: positive('retryAfterSeconds', options.retryAfterSeconds, 5),
+    maxImports: numberOption('maxImports', options.maxImports, 1000, count),
+    keepEndedMs: numberOption('keepEndedMs', options.keepEndedMs, 3_600_000, ms),
+    pendingTimeoutMs: numberOption('pendingTimeoutMs', options.pendingTimeoutMs, 600_000, ms),
+    progressIntervalMs: numberOption('progressIntervalMs', options.progressIntervalMs, 250, { min: 0, integer: true }),
+    maxFailureEvents: numberOption('maxFailureEvents', options.maxFailureEvents, 100, { min: 0, integer: true }),
+    heartbeatMs: numberOption('heartbeatMs', options.heartbeatMs, 15_000, ms),
+    retryAfterSeconds: numberOption('retryAfterSeconds', options.retryAfterSeconds, 5, count),
   };
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { IngestError, IngestErrorCode, type IngestPipeline, type IngestReport, type IngestSnapshot, type RowFailure } from '@anti-oom/core';
+import { endedReport, IngestError, IngestErrorCode, type IngestPipeline, type IngestReport, type IngestSnapshot, type RowFailure } from '@anti-oom/core';
 
 /** Where an import stands, from creation to its end. */
 export type ImportState = 'pending' | 'running' | 'done' | 'failed' | 'aborted';
 
-/** A row failure with the SSE event id it was sent under. */
+/** A row failure with the SSE event id it was sent under. @internal */
 export interface NumberedFailure {
   eventId: number;
   failure: RowFailure;
@@ -13,7 +13,7 @@ export interface NumberedFailure {
 
 /** Events of one import, as SSE streams relay them. @internal */
 export interface ImportEvents {
-  progress: [snapshot: IngestSnapshot, eventId: number];
+  progress: [snapshot: IngestSnapshot];
   rowFailure: [failure: RowFailure, eventId: number];
   done: [report: IngestReport, eventId: number];
 }
@@ -21,6 +21,11 @@ export interface ImportEvents {
 /**
  * One import and what watchers need of it: the latest counters, the first failures, the report.
  * Each import has its own emitter, so progress can only ever reach that import's watchers.
+ *
+ * Event ids come from one counter per import: a failure and the end take theirs when they happen
+ * (so a reconnecting watcher can be sent exactly the failures it missed), a progress event takes a
+ * fresh one when a stream writes it (a throttled snapshot goes out later than it was made, and must
+ * not carry an id older than a failure already sent).
  * @internal
  */
 export class ImportEntry extends EventEmitter<ImportEvents> {
@@ -28,93 +33,70 @@ export class ImportEntry extends EventEmitter<ImportEvents> {
   pipeline: IngestPipeline | undefined;
   snapshot: IngestSnapshot | undefined;
   report: IngestReport | undefined;
+  /** Id of the `done` event, once the import has ended. */
+  doneEventId: number | undefined;
   readonly failures: NumberedFailure[] = [];
   failuresDropped = 0;
   endedAt: number | undefined;
+  /** An upload has started on this import (bytes are on their way): it is not evicted. */
+  claimed = false;
+  /** Open SSE streams on this import. */
+  watchers = 0;
   #eventId = 0;
 
   constructor(
     readonly id: string,
     readonly owner: string | undefined,
+    /** Who counts for quotas: the owner, else the client's address. */
+    readonly quotaKey: string,
     readonly createdAt: number,
     private readonly maxFailureEvents: number,
   ) {
     super();
-    // Any number of watchers may follow one import.
+    // Watchers are capped by the handler, not here.
     this.setMaxListeners(0);
   }
 
-  /** Id of the latest event, for `Last-Event-ID`. */
-  get lastEventId(): number {
-    return this.#eventId;
+  /** A new event id, greater than every id given so far. */
+  nextEventId(): number {
+    return ++this.#eventId;
   }
 
   /** Binds a pipeline: its events become this import's events. */
   start(pipeline: IngestPipeline): void {
     this.state = 'running';
+    this.claimed = true;
     this.pipeline = pipeline;
     this.snapshot = pipeline.snapshot();
     pipeline.on('progress', (snapshot) => {
       this.snapshot = snapshot;
-      this.emit('progress', snapshot, ++this.#eventId);
+      this.emit('progress', snapshot);
     });
     pipeline.on('rowFailure', (failure) => {
       if (this.failures.length >= this.maxFailureEvents) {
         this.failuresDropped++;
         return;
       }
-      const numbered = { eventId: ++this.#eventId, failure };
+      const numbered = { eventId: this.nextEventId(), failure };
       this.failures.push(numbered);
       this.emit('rowFailure', failure, numbered.eventId);
     });
-    pipeline.on('done', (report) => {
-      this.state = report.state;
-      this.report = report;
-      this.snapshot = report;
-      this.endedAt = Date.now();
-      this.emit('done', report, ++this.#eventId);
-    });
+    pipeline.on('done', (report) => this.#end(report));
   }
 
   /** Ends an import that never started: watchers get `done` with an empty, aborted report. */
-  cancelPending(): void {
+  cancelPending(message = 'The import was cancelled before its upload started.'): void {
     if (this.state !== 'pending') return;
-    const report: IngestReport = {
-      id: this.id,
-      state: 'aborted',
-      rowsRead: 0,
-      rowsWritten: 0,
-      rowsFailed: 0,
-      rowsSkipped: 0,
-      bytesRead: 0,
-      bytesAcknowledged: 0,
-      batchesWritten: 0,
-      inserted: 0,
-      upserted: 0,
-      matched: 0,
-      modified: 0,
-      elapsedMs: 0,
-      rowsPerSecond: 0,
-      heapUsedBytes: 0,
-      rssBytes: 0,
-      failures: [],
-      failuresTruncated: false,
-      peakHeapUsedBytes: 0,
-      peakRssBytes: 0,
-      error: { code: 'E_ABORTED', message: 'The import was cancelled before its upload started.' },
-    };
-    this.state = 'aborted';
+    this.#end(endedReport(this.id, 'aborted', { code: IngestErrorCode.E_ABORTED, message }));
+  }
+
+  #end(report: IngestReport): void {
+    this.state = report.state as ImportState;
     this.report = report;
     this.snapshot = report;
     this.endedAt = Date.now();
-    this.emit('done', report, ++this.#eventId);
-  }
-
-  /** What GET /:id answers. */
-  status(): { id: string; state: ImportState; snapshot?: IngestSnapshot; report?: IngestReport } {
-    if (this.report) return { id: this.id, state: this.state, report: this.report };
-    if (this.snapshot) return { id: this.id, state: this.state, snapshot: this.snapshot };
-    return { id: this.id, state: this.state };
+    this.doneEventId = this.nextEventId();
+    this.emit('done', report, this.doneEventId);
   }
 }
 
@@ -128,7 +110,9 @@ export interface RegistryOptions {
 
 /**
  * The imports one handler knows, bounded in number and in time: ended imports are kept
- * `keepEndedMs`, imports waiting for their upload `pendingTimeoutMs`.
+ * `keepEndedMs`, imports waiting for their upload `pendingTimeoutMs`. When it is full, the oldest
+ * ended import makes room, then the oldest that never received a byte: creating imports and never
+ * uploading cannot lock others out.
  * @internal
  */
 export class ImportRegistry {
@@ -146,19 +130,21 @@ export class ImportRegistry {
     return this.#entries.size;
   }
 
-  get running(): number {
+  /** Imports waiting for their upload, of one quota key. */
+  pendingOf(quotaKey: string): number {
     let n = 0;
-    for (const e of this.#entries.values()) if (e.state === 'running') n++;
+    for (const e of this.#entries.values()) if (e.state === 'pending' && !e.claimed && e.quotaKey === quotaKey) n++;
     return n;
   }
 
-  create(owner: string | undefined, now = Date.now()): ImportEntry {
+  create(owner: string | undefined, quotaKey = owner ?? '', now = Date.now()): ImportEntry {
     this.sweep(now);
-    if (this.#entries.size >= this.#options.maxImports) this.#evictOldestEnded();
+    if (this.#entries.size >= this.#options.maxImports) this.#evictOldest((e) => e.endedAt !== undefined);
+    if (this.#entries.size >= this.#options.maxImports) this.#evictOldest((e) => e.state === 'pending' && !e.claimed, 'The import was dropped before its upload started: the server needed room for newer imports.');
     if (this.#entries.size >= this.#options.maxImports) {
       throw new IngestError(IngestErrorCode.E_TOO_MANY_IMPORTS, 'The server keeps too many imports right now. Try again later.');
     }
-    const entry = new ImportEntry(randomUUID(), owner, now, this.#options.maxFailureEvents);
+    const entry = new ImportEntry(randomUUID(), owner, quotaKey, now, this.#options.maxFailureEvents);
     this.#entries.set(entry.id, entry);
     return entry;
   }
@@ -176,9 +162,9 @@ export class ImportRegistry {
     for (const entry of this.#entries.values()) if (this.#expired(entry, now)) this.#forget(entry);
   }
 
-  /** Drops an expired import; one that never started first tells its watchers it is over. */
-  #forget(entry: ImportEntry): void {
-    entry.cancelPending();
+  /** Drops an import; one that never started first tells its watchers it is over. */
+  #forget(entry: ImportEntry, message?: string): void {
+    entry.cancelPending(message);
     this.#entries.delete(entry.id);
   }
 
@@ -198,15 +184,21 @@ export class ImportRegistry {
   }
 
   #expired(entry: ImportEntry, now: number): boolean {
-    if (entry.state === 'pending') return now - entry.createdAt > this.#options.pendingTimeoutMs;
+    if (entry.state === 'pending') return !entry.claimed && now - entry.createdAt > this.#options.pendingTimeoutMs;
     return entry.endedAt !== undefined && now - entry.endedAt > this.#options.keepEndedMs;
   }
 
-  #evictOldestEnded(): void {
+  /** Map order is creation order, so the first match is the oldest (ended ones: by end time). */
+  #evictOldest(which: (e: ImportEntry) => boolean, message?: string): void {
     let oldest: ImportEntry | undefined;
     for (const e of this.#entries.values()) {
-      if (e.endedAt !== undefined && (oldest === undefined || e.endedAt < oldest.endedAt!)) oldest = e;
+      if (!which(e)) continue;
+      if (e.endedAt === undefined) {
+        oldest = e;
+        break;
+      }
+      if (oldest === undefined || e.endedAt < oldest.endedAt!) oldest = e;
     }
-    if (oldest) this.#entries.delete(oldest.id);
+    if (oldest) this.#forget(oldest, message);
   }
 }

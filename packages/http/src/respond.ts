@@ -1,13 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { IngestErrorCode, isIngestError, type IngestReport } from '@anti-oom/core';
-
-/** Writes a JSON response, unless the client is gone. @internal */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent || res.destroyed) return;
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json), 'Cache-Control': 'no-store', ...headers });
-  res.end(json);
-}
+import { pipeline } from 'node:stream';
+import type { IngestRequest, IngestResult } from './request.js';
 
 /** How much of a refused body is read and thrown away so the client gets to read the answer. */
 const DISCARD_BYTES = 16 * 1024 * 1024;
@@ -38,16 +31,47 @@ export function discardRest(req: IncomingMessage): void {
 }
 
 /**
- * Answers with `{ error: { code, message }, report? }` and the error's status, then drops what is
- * left of the body (see {@link discardRest}).
+ * A neutral request from Node's request and response. `signal` aborts when the response closes
+ * before it finished: the client went away.
  * @internal
  */
-export function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}): void {
-  const known = isIngestError(err);
-  const code = known ? err.code : IngestErrorCode.E_INTERNAL;
-  const message = known ? err.message : 'Internal error.';
-  const status = known ? err.statusCode : 500;
-  const report: IngestReport | undefined = known ? err.report : undefined;
-  sendJson(res, status, report ? { error: { code, message }, report } : { error: { code, message } }, extraHeaders);
+export function fromNode<Req>(req: IncomingMessage, res: ServerResponse, options: { context: Req; path: string; basePath: string; body?: () => import('node:stream').Readable }): IngestRequest<Req> {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort(new Error('the client disconnected'));
+  });
+  return {
+    method: req.method ?? 'GET',
+    path: options.path,
+    query: new URL(req.url ?? '/', 'http://x').searchParams,
+    headers: req.headers,
+    body: options.body ?? (() => req),
+    context: options.context,
+    clientAddress: req.socket.remoteAddress,
+    secure: Boolean((req.socket as { encrypted?: boolean }).encrypted),
+    basePath: options.basePath,
+    signal: controller.signal,
+  };
+}
+
+/** Writes an answer on Node's response, unless the client is gone. @internal */
+export function writeNode(req: IncomingMessage, res: ServerResponse, result: IngestResult): void {
+  if (res.headersSent || res.destroyed) {
+    if (result.kind === 'sse') result.stream.destroy();
+    return;
+  }
+  if (result.kind === 'sse') {
+    res.writeHead(result.status, result.headers);
+    pipeline(result.stream, res, () => {});
+    return;
+  }
+  if (result.kind === 'empty') {
+    res.writeHead(result.status, result.headers);
+    res.end();
+    return;
+  }
+  const body = JSON.stringify(result.body);
+  res.writeHead(result.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), ...result.headers });
+  res.end(body);
   discardRest(req);
 }

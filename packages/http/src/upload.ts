@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import busboy from 'busboy';
@@ -30,9 +30,13 @@ function mediaType(header: string | undefined): string {
  * refused before a byte of its body is consumed.
  * @internal
  */
-export function classifyUpload(req: IncomingMessage): UploadKind {
-  const type = mediaType(req.headers['content-type']);
-  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+export function classifyUpload(headers: Readonly<Record<string, string | string[] | undefined>>): UploadKind {
+  const first = (name: string) => {
+    const v = headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const type = mediaType(first('content-type'));
+  const encoding = (first('content-encoding') ?? 'identity').toLowerCase().trim();
   if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
     throw new IngestError(IngestErrorCode.E_UNSUPPORTED_MEDIA_TYPE, `Content-Encoding "${encoding}" is not supported; send gzip or no encoding.`);
   }
@@ -135,16 +139,22 @@ function isGzipFile(filename: string | undefined, mimeType: string): boolean {
  * read; rejects with E_BAD_REQUEST when there is no file part.
  * @internal
  */
-export function openUpload(req: IncomingMessage, kind: UploadKind, fileField: string, limits: NormalizedLimits): Promise<OpenedUpload> {
+export function openUpload(
+  req: Readable,
+  query: URLSearchParams,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  kind: UploadKind,
+  fileField: string,
+  limits: NormalizedLimits,
+): Promise<OpenedUpload> {
   if (kind.kind === 'raw') {
-    const query = new URL(req.url ?? '/', 'http://x').searchParams;
     return Promise.resolve({ fields: Object.fromEntries(query), file: decode(req, kind.gzip, limits, limits.maxFileBytes), filename: undefined });
   }
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
       parser = busboy({
-        headers: req.headers,
+        headers: headers as IncomingHttpHeaders,
         limits: { files: 1, fields: limits.maxFields, fieldSize: limits.maxFieldBytes, fileSize: limits.maxFileBytes, parts: limits.maxFields + 1 },
       });
     } catch (err) {

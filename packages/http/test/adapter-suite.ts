@@ -4,14 +4,24 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { mongoSink, type IngestReport } from '@anti-oom/core';
-import type { IngestHandlerOptions } from '@anti-oom/http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { IngestRouteOptions } from '@anti-oom/http';
 import { openTestDb } from '@anti-oom/testing/test-db';
 import { leakBaseline } from '@anti-oom/testing/leaks';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
 import { csvRows, followEvents, multipart, send } from './client.js';
+import { runSecuritySuite } from './security-suite.js';
+
+/** What the suite's callbacks read of a request: every adapter's request (Node's, Express's, Fastify's) has it. */
+export interface SuiteRequest {
+  headers: IncomingHttpHeaders;
+}
 
 /** Starts a real server on port 0 with the adapter under test; `base` is the URL of the import routes. */
-export type StartServer = (options: Omit<IngestHandlerOptions, 'prefix'>) => Promise<{ base: string; close(): Promise<void> }>;
+export type StartServer = (options: IngestRouteOptions<SuiteRequest>) => Promise<{ base: string; close(): Promise<void> }>;
+
+/** 5xx details go to the handler's logger; the tests that read them pass their own. */
+const quiet = { error: () => {}, warn: () => {} };
 
 function balanced(r: IngestReport): void {
   expect(r.rowsRead).toBe(r.rowsWritten + r.rowsFailed + r.rowsSkipped);
@@ -26,9 +36,9 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
     const slug = adapter.replace(/[^a-z]/g, '');
     const fresh = (): Collection => db.collection(`${slug}_${n++}`);
     const servers: { close(): Promise<void> }[] = [];
-    const serve = async (options: Partial<Omit<IngestHandlerOptions, 'prefix'>> & { collection?: Collection } = {}) => {
+    const serve = async (options: Partial<IngestRouteOptions<SuiteRequest>> & { collection?: Collection } = {}) => {
       const collection = options.collection ?? fresh();
-      const server = await start({ pipeline: () => ({ sink: mongoSink(collection) }), ...options });
+      const server = await start({ pipeline: () => ({ sink: mongoSink(collection) }), authorize: () => true, logger: quiet, ...options });
       servers.push(server);
       return { ...server, collection };
     };
@@ -150,6 +160,9 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(reply.status).toBe(503);
       expect(reply.body.error.code).toBe('E_SINK');
       expect(reply.body.report).toMatchObject({ bytesRead: 0, rowsRead: 0 });
+      // Finding 4: the driver's text (hosts, ports) stays on the server; the client gets an error id.
+      expect(JSON.stringify(reply.body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1:1|ping/);
+      expect(reply.body.error.errorId).toMatch(/^[0-9a-f-]{36}$/);
       await dead.close();
     });
 
@@ -205,7 +218,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
     it("no one sees another import's progress: owners only, and each stream carries one import", async () => {
       const { base } = await serve({
         owner: (req) => req.headers['x-user'] as string,
-        authorize: (req, action, _importId, info) => action === 'upload' || info?.owner === req.headers['x-user'],
+        authorize: (req, action, _importId, info) => action === 'create' || info?.owner === req.headers['x-user'],
       });
       const origin = new URL(base).origin;
       const alice = (await send(base, { headers: { 'x-user': 'alice' } })).body;
@@ -378,4 +391,5 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(reply.body.error.code).toBe('E_BAD_REQUEST');
     });
   });
+  runSecuritySuite(adapter, start);
 }

@@ -28,7 +28,8 @@ describe('one server, eight concurrent uploads', () => {
   it(`${UPLOADS} x ~50 MB uploads all land exactly, with bounded server memory`, async () => {
     const handler = createIngestHandler({
       prefix: '/imports',
-      limits: { maxConcurrentImports: UPLOADS },
+      authorize: () => true,
+      limits: { maxConcurrentImports: UPLOADS, maxRunningPerOwner: UPLOADS },
       pipeline: (_req, fields) => ({ sink: mongoSink(db.collection(fields.c!)) }),
     });
     const server = await listen(createServer(handler));

@@ -27,7 +27,7 @@ afterAll(async () => {
 
 async function serve(options: Partial<IngestHandlerOptions> = {}): Promise<{ base: string; collection: Collection }> {
   const collection = db.collection(`u${n++}`);
-  const handler = createIngestHandler({ prefix: '/imports', pipeline: () => ({ sink: mongoSink(collection) }), ...options });
+  const handler = createIngestHandler({ prefix: '/imports', pipeline: () => ({ sink: mongoSink(collection) }), authorize: () => true, ...options });
   const server = await listen(createServer(handler));
   closers.push(async () => {
     await handler.close();

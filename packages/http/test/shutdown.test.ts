@@ -15,8 +15,8 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 /** A node:http server with the import routes at /imports; `close()` closes the handler too. */
-async function serve(options: Omit<IngestHandlerOptions, 'prefix'>) {
-  const handler = createIngestHandler({ prefix: '/imports', ...options });
+async function serve(options: Omit<IngestHandlerOptions, 'prefix' | 'authorize'>) {
+  const handler = createIngestHandler({ prefix: '/imports', authorize: () => true, ...options });
   const server = await listen(createServer(handler));
   return {
     handler,
@@ -76,8 +76,12 @@ describe('graceful shutdown', () => {
     expect(csvWithTypes.body).toMatchObject({ rowsWritten: 25, rowsFailed: 25 });
     const first = await followEvents(origin + links.events);
     expect(first.events.map((e) => e.event)).toEqual([...Array(5).fill('rowFailure'), 'done']);
+    // A watcher that saw the end gets 204, which stops an EventSource from reconnecting.
     const again = await followEvents(origin + links.events, { headers: { 'Last-Event-ID': first.events.at(-1)!.id! } });
-    expect(again.events.map((e) => e.event)).toEqual(['done']);
+    expect(again.status).toBe(204);
+    const fromFailure = await followEvents(origin + links.events, { headers: { 'Last-Event-ID': first.events[2]!.id! } });
+    expect(fromFailure.events.map((e) => e.event)).toEqual(['rowFailure', 'rowFailure', 'done']);
+    expect(JSON.parse(fromFailure.events.at(-1)!.data).failureEventsDropped).toBe(20);
     await close();
   });
 });

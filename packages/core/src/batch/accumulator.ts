@@ -1,4 +1,4 @@
-import { invalidOption } from '../errors.js';
+import { numberOption } from '../options/number-option.js';
 import type { Batch, LinedDocument } from '../types.js';
 
 /** How documents are grouped into batches. */
@@ -30,13 +30,7 @@ export interface NormalizedBatchOptions {
 
 /** @internal */
 export function normalizeBatchOptions(options: BatchOptions = {}): NormalizedBatchOptions {
-  const check = (name: string, value: unknown, fallback: number, min: number): number => {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-      throw invalidOption(`batch.${name}`, min === 0 ? 'a whole number >= 0' : 'a positive whole number', value);
-    }
-    return value;
-  };
+  const check = (name: string, value: unknown, fallback: number, min: number): number => numberOption(`batch.${name}`, value, fallback, { min, integer: true });
   return {
     size: check('size', options.size, 1000, 1),
     maxBytes: check('maxBytes', options.maxBytes, 8 * 1024 * 1024, 1),

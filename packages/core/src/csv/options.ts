@@ -1,5 +1,6 @@
 import iconv from 'iconv-lite';
 import { invalidOption, IngestError, IngestErrorCode } from '../errors.js';
+import { numberOption } from '../options/number-option.js';
 import { validateHeader } from './header.js';
 
 /** Delimiters `delimiter: 'auto'` chooses from. */
@@ -98,11 +99,7 @@ function checkChar(name: string, value: unknown, fallback: string | null, allowN
 }
 
 function checkPositiveInt(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw invalidOption(name, 'a positive integer', value);
-  }
-  return value;
+  return numberOption(name, value, fallback, { min: 1, integer: true });
 }
 
 function checkBoolean(name: string, value: unknown, fallback: boolean): boolean {

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { invalidOption } from '../errors.js';
+import { numberOption } from '../options/number-option.js';
 
 /** One reading of the process's memory. */
 export interface MemorySample {
@@ -50,8 +50,7 @@ export function readMemory(): MemorySample {
 
 /** Creates a {@link MemoryMonitor}. Works on byte streams and object streams alike. */
 export function createMemoryMonitor(options: MemoryMonitorOptions = {}): MemoryMonitor {
-  const intervalMs = options.intervalMs ?? 1000;
-  if (typeof intervalMs !== 'number' || !(intervalMs > 0)) throw invalidOption('memory.intervalMs', 'a positive number', intervalMs);
+  const intervalMs = numberOption('memory.intervalMs', options.intervalMs, 1000, { min: 0, exclusiveMin: true });
   const stream = new PassThrough({ objectMode: true, highWaterMark: 1 }) as MemoryMonitor;
   let last = readMemory();
   const peak = { heapUsedBytes: last.heapUsedBytes, rssBytes: last.rssBytes };

@@ -1,5 +1,6 @@
 import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Document, type WriteConcernSettings } from 'mongodb';
 import { invalidOption } from '../errors.js';
+import { numberOption } from '../options/number-option.js';
 import type { Batch, BatchWriter, LinedDocument, RowFailure, WriteAttempt, WriteResult } from '../types.js';
 import { RowFailureCode } from '../types.js';
 import { isMissingKey, keyString } from './keys.js';
@@ -86,7 +87,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
   if (mode !== 'insert' && (key.length === 0 || key.some((k) => typeof k !== 'string' || k.length === 0 || k.startsWith('$')))) {
     throw invalidOption('key', `one or more field names for mode '${mode}'`, options.key);
   }
-  const pingTimeoutMs = options.pingTimeoutMs ?? 2000;
+  const pingTimeoutMs = numberOption('pingTimeoutMs', options.pingTimeoutMs, 2000, { min: 1, integer: true });
   const writeOptions = {
     ordered: false,
     ...(options.writeConcern ? { writeConcern: options.writeConcern } : {}),

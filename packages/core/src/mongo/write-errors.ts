@@ -53,22 +53,34 @@ export function isDuplicateKey(error: DriverWriteError): boolean {
   return error.code === DUPLICATE_KEY || error.code === 11001;
 }
 
-/** The row failure a per-document server error becomes. @internal */
+/**
+ * Keeps the database's own text with a failure for the server's logs, out of every JSON form of it.
+ * @internal
+ */
+export function withDetail<T extends RowFailure>(failure: T, detail: string): T {
+  Object.defineProperty(failure, 'detail', { value: detail, enumerable: false });
+  return failure;
+}
+
+/**
+ * The row failure a per-document server error becomes. The message says what a client may see (the
+ * code, the field, the key value); the driver's text, which names the collection, the index and
+ * sometimes the server, goes only into the non-enumerable `detail`.
+ * @internal
+ */
 export function toRowFailure(line: number, error: DriverWriteError): RowFailure {
   if (isDuplicateKey(error)) {
     const column = error.keyValue ? Object.keys(error.keyValue)[0] : undefined;
     const shown = error.keyValue ? ` ${safeJson(error.keyValue)}` : '';
-    return {
-      line,
-      code: RowFailureCode.E_DUPLICATE_KEY,
-      message: `A document with the same unique key${shown} already exists: ${error.message}`,
-      ...(column === undefined ? {} : { column }),
-    };
+    return withDetail(
+      { line, code: RowFailureCode.E_DUPLICATE_KEY, message: `A document with the same unique key${shown} already exists.`, ...(column === undefined ? {} : { column }) },
+      error.message,
+    );
   }
   if (error.code === DOCUMENT_VALIDATION_FAILURE) {
-    return { line, code: RowFailureCode.E_WRITE, message: `The collection's validator rejected the document: ${error.message}` };
+    return withDetail({ line, code: RowFailureCode.E_WRITE, message: "The collection's validator rejected the document (code 121)." }, error.message);
   }
-  return { line, code: RowFailureCode.E_WRITE, message: `The database refused the document: ${error.message}${error.code ? ` (code ${error.code})` : ''}` };
+  return withDetail({ line, code: RowFailureCode.E_WRITE, message: `The database refused the document${error.code ? ` (code ${error.code})` : ''}.` }, error.message);
 }
 
 function safeJson(value: unknown): string {

@@ -12,6 +12,7 @@ import { ResumeSession } from '../resume/session.js';
 import { isSeekableSource, type SeekableSource } from '../resume/source.js';
 import type { ColumnTypes } from '../rows/convert.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
+import { withDetail } from '../mongo/write-errors.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
 import type { Batch, IngestReport, IngestSnapshot, RowFailure, RowFailureValues, WriteResult } from '../types.js';
 import { RowFailureCode } from '../types.js';
@@ -282,14 +283,17 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       this.#ledger.refused(batch.items.length);
       this.#stopReason ??= err;
       // After a refusal nothing of the batch landed; after an outage, some of it may have.
+      // The refusal's text (the driver's, naming servers and indexes) stays in `detail` and the
+      // import's error, out of the per-row messages that reach clients.
       const failure = transient
-        ? { code: RowFailureCode.E_UNCONFIRMED, message: `Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there. ${err.message}` }
-        : { code: RowFailureCode.E_WRITE, message: `Not written: ${err.message}` };
-      for (const item of batch.items) this.#fail({ line: item.line, ...failure }, item.document, false);
+        ? { code: RowFailureCode.E_UNCONFIRMED, message: "Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there." }
+        : { code: RowFailureCode.E_WRITE, message: "Not written: the database refused this row's batch." };
+      for (const item of batch.items) this.#fail(withDetail({ line: item.line, ...failure }, err.message), item.document, false);
     });
     sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
       this.#observer.retry(err, batch, attempt);
-      o.logger?.warn({ batch: batch.seq, attempt, err: err instanceof Error ? err.message : String(err) }, 'retrying batch');
+      // The error itself, so a pino logger's serializer keeps its type, code and stack.
+      o.logger?.warn({ batch: batch.seq, attempt, err }, 'retrying batch');
     });
     return sink;
   }
@@ -298,6 +302,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     if (this.#settled) return;
     this.#accounting.fail(failure);
     this.#observer.failed(failure.code);
+    if (failure.detail !== undefined) this.#options.logger?.debug({ line: failure.line, code: failure.code, detail: failure.detail }, 'row refused by the database');
     this.emit('rowFailure', failure, values);
     if (enforceLimit && this.#accounting.rowsFailed > this.#options.maxFailures) {
       this.#stop(
@@ -356,7 +361,9 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     this.#observer.progress(snapshot);
     this.emit('done', report);
     this.#observer.end(report);
-    this.#options.logger?.info({ state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs }, 'ingest finished');
+    const ended = { state: report.state, rowsWritten: report.rowsWritten, rowsFailed: report.rowsFailed, elapsedMs: report.elapsedMs };
+    // The error as an object, never its message alone, so a pino logger serializes it whole.
+    this.#options.logger?.info(error ? { ...ended, err: error } : ended, 'ingest finished');
     if (error) {
       error.report = report;
       throw error;

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { normalizeBatchOptions, type BatchOptions, type NormalizedBatchOptions } from '../batch/accumulator.js';
 import { normalizeCsvOptions, type CsvOptions, type NormalizedCsvOptions } from '../csv/options.js';
 import { invalidOption } from '../errors.js';
+import { numberOption } from '../options/number-option.js';
 import type { ColumnTypes } from '../rows/convert.js';
 import { normalizeResumeOptions, type NormalizedResumeOptions, type ResumeOptions } from '../resume/session.js';
 import { RowProcessor, type RowMapper } from '../rows/row-processor.js';
@@ -101,13 +102,6 @@ export interface NormalizedPipelineOptions {
   resume: NormalizedResumeOptions | undefined;
 }
 
-function limit(name: string, value: unknown, fallback: number, allowZero = true): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < (allowZero ? 0 : 1) || (Number.isFinite(value) && !Number.isInteger(value))) {
-    throw invalidOption(name, `a whole number >= ${allowZero ? 0 : 1}, or Infinity`, value);
-  }
-  return value;
-}
 
 /** @internal */
 export function normalizePipelineOptions(options: IngestPipelineOptions): NormalizedPipelineOptions {
@@ -116,11 +110,10 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
   if (sink === null || typeof sink !== 'object' || typeof sink.write !== 'function') {
     throw invalidOption('sink', 'a BatchWriter such as mongoSink(collection)', sink);
   }
-  const concurrency = limit('concurrency', options.concurrency, 2, false);
-  if (!Number.isFinite(concurrency)) throw invalidOption('concurrency', 'a finite whole number', concurrency);
+  const concurrency = numberOption('concurrency', options.concurrency, 2, { min: 1, integer: true });
   let memoryIntervalMs: number | undefined = 1000;
   if (options.memory === false) memoryIntervalMs = undefined;
-  else if (options.memory?.intervalMs !== undefined) memoryIntervalMs = limit('memory.intervalMs', options.memory.intervalMs, 1000, false);
+  else if (options.memory?.intervalMs !== undefined) memoryIntervalMs = numberOption('memory.intervalMs', options.memory.intervalMs, 1000, { min: 1, integer: true });
   if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) throw invalidOption('id', 'a non-empty string', options.id);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', options.signal);
   const id = options.id ?? randomUUID();
@@ -135,13 +128,13 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
     batch: normalizeBatchOptions(options.batch),
     concurrency,
     retry: normalizeRetryOptions(options.retry),
-    maxFailures: limit('maxFailures', options.maxFailures, Infinity),
-    maxFailuresKept: limit('maxFailuresKept', options.maxFailuresKept, 100),
-    maxInputBytes: limit('maxInputBytes', options.maxInputBytes, Infinity),
+    maxFailures: numberOption('maxFailures', options.maxFailures, Infinity, { integer: true, unlimited: true }),
+    maxFailuresKept: numberOption('maxFailuresKept', options.maxFailuresKept, 100, { integer: true }),
+    maxInputBytes: numberOption('maxInputBytes', options.maxInputBytes, Infinity, { integer: true, unlimited: true }),
     signal: options.signal,
     memoryIntervalMs,
     logger: importLogger(options.logger, id),
-    heartbeatMs: limit('heartbeatMs', options.heartbeatMs, 5000, false),
+    heartbeatMs: numberOption('heartbeatMs', options.heartbeatMs, 5000, { min: 1, integer: true }),
     ping: options.ping ?? true,
     id,
     resume: normalizeResumeOptions(options.resume),

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { normalizeCsvOptions, type CsvOptions } from '../csv/options.js';
 import { CsvReader } from '../csv/reader.js';
-import { invalidOption, isIngestError } from '../errors.js';
+import { isIngestError } from '../errors.js';
+import { numberOption } from '../options/number-option.js';
 import type { IngestSource } from '../pipeline/ingest-pipeline.js';
 import type { CsvRecord, RowFailure } from '../types.js';
 import { TypeInference, type InferredColumn } from './infer.js';
@@ -74,8 +75,8 @@ export interface CsvPreview {
  * ```
  */
 export async function previewCsv(source: IngestSource, options: PreviewOptions = {}): Promise<CsvPreview> {
-  const maxBytes = positive('maxBytes', options.maxBytes, 1024 * 1024);
-  const maxRows = positive('maxRows', options.maxRows, 1000);
+  const maxBytes = numberOption('maxBytes', options.maxBytes, 1024 * 1024, { min: 1, integer: true });
+  const maxRows = numberOption('maxRows', options.maxRows, 1000, { min: 1, integer: true });
   const csv = normalizeCsvOptions({ delimiter: 'auto', encoding: 'auto', ...options.csv });
 
   type Item = { record: CsvRecord } | { failure: RowFailure };
@@ -152,10 +153,4 @@ function encodingSource(option: string, charset: string | undefined, head: Buffe
   if (option !== 'auto') return 'option';
   if ((head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) || (head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) return 'bom';
   return charset === 'windows-1252' ? 'fallback' : 'valid-utf8';
-}
-
-function positive(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw invalidOption(name, 'a positive whole number', value);
-  return value;
 }

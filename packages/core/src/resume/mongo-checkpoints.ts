@@ -1,4 +1,5 @@
 import type { Collection } from 'mongodb';
+import { numberOption } from '../options/number-option.js';
 import type { Checkpoint, CheckpointStore } from './store.js';
 
 /** Options of {@link mongoCheckpoints}. */
@@ -24,7 +25,7 @@ export interface MongoCheckpointsOptions {
  * ```
  */
 export function mongoCheckpoints(collection: Collection<any>, options: MongoCheckpointsOptions = {}): CheckpointStore {
-  const ttl = options.completedTtlSeconds ?? 7 * 24 * 3600;
+  const ttl = numberOption('completedTtlSeconds', options.completedTtlSeconds, 7 * 24 * 3600, { integer: true });
   let indexed: Promise<unknown> | undefined;
   // A server without TTL indexes (FerretDB 1.x) still works: load() treats an expired
   // checkpoint as absent, so the index only saves the space.

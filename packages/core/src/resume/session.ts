@@ -4,6 +4,7 @@ import type { CsvStart } from '../csv/reader.js';
 import type { CsvTracking } from '../csv/parser-stream.js';
 import type { ColumnTypes } from '../rows/convert.js';
 import type { BatchWriter, IngestLogger, IngestReport } from '../types.js';
+import { numberOption } from '../options/number-option.js';
 import { deterministicIdFactory } from './ids.js';
 import { Ledger, zeroCounters } from './ledger.js';
 import { fingerprint, type SeekableSource } from './source.js';
@@ -47,8 +48,7 @@ export function normalizeResumeOptions(value: ResumeOptions | undefined): Normal
     throw invalidOption('resume.store', 'a CheckpointStore such as mongoCheckpoints(collection)', store);
   }
   if (typeof value.key !== 'string' || value.key.length === 0) throw invalidOption('resume.key', 'a non-empty string', value.key);
-  const intervalMs = value.intervalMs ?? 1000;
-  if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 0) throw invalidOption('resume.intervalMs', 'a number of milliseconds >= 0', intervalMs);
+  const intervalMs = numberOption('resume.intervalMs', value.intervalMs, 1000);
   return { store, key: value.key, restart: value.restart === true, intervalMs };
 }
 

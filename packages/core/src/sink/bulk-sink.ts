@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import pRetry from 'p-retry';
-import { IngestError, IngestErrorCode, invalidOption } from '../errors.js';
+import { IngestError, IngestErrorCode } from '../errors.js';
+import { numberOption } from '../options/number-option.js';
 import type { Batch, BatchWriter, WriteResult } from '../types.js';
 import { normalizeRetryOptions, type RetryOptions } from './retry.js';
 import { isTransientError } from './transient.js';
@@ -53,7 +54,7 @@ function lineRange(batch: Batch): string {
  */
 export function createBulkSink(writer: BatchWriter, options: BulkSinkOptions = {}): BulkSink {
   const concurrency = options.concurrency ?? 2;
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw invalidOption('concurrency', 'a positive whole number', concurrency);
+  numberOption('concurrency', concurrency, 1, { min: 1, integer: true });
   const retry = normalizeRetryOptions(options.retry);
   const signal = options.signal;
   const isTransient = writer.isTransient ?? isTransientError;

@@ -1,4 +1,5 @@
 import { invalidOption } from '../errors.js';
+import { numberOption } from '../options/number-option.js';
 
 /** How the bulk sink retries a batch after a transient error. */
 export interface RetryOptions {
@@ -30,12 +31,7 @@ export type NormalizedRetryOptions = Required<RetryOptions>;
 /** @internal */
 export function normalizeRetryOptions(options: RetryOptions = {}): NormalizedRetryOptions {
   const check = (name: keyof RetryOptions, fallback: number): number => {
-    const value = options[name];
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-      throw invalidOption(`retry.${name}`, 'a finite number >= 0', value);
-    }
-    return value;
+    return numberOption(`retry.${name}`, options[name], fallback, { integer: name === 'retries' });
   };
   const normalized = {
     retries: check('retries', 8),

@@ -1,0 +1,88 @@
+import { Readable } from 'node:stream';
+import { createIngestPipeline, IngestError, IngestErrorCode } from '@anti-oom/core';
+import { idleGuard } from './idle.js';
+import type { NormalizedRouteOptions } from './options.js';
+import { errorResult, forClient, json } from './present.js';
+import type { ImportEntry, ImportRegistry } from './registry.js';
+import type { IngestRequest, IngestResult } from './request.js';
+import { classifyUpload, openUpload } from './upload.js';
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new IngestError(IngestErrorCode.E_IDLE_TIMEOUT, `The upload did not reach its file within ${ms} ms; it was stopped.`, { limit: ms })),
+      ms,
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs uploads: the slots (in all, and per owner), the file, the pipeline, the answer. A slot is
+ * taken before the first byte is read and given back when the import ends, so neither a flood of
+ * slow uploads from one owner nor a crowd of them can hold every slot.
+ * @internal
+ */
+export class Uploads<Req> {
+  /** Imports holding a slot (starting or running), in all and per quota key. */
+  #active = 0;
+  readonly #perKey = new Map<string, number>();
+  closing = false;
+
+  constructor(
+    private readonly o: NormalizedRouteOptions<Req>,
+    private readonly registry: ImportRegistry,
+  ) {}
+
+  #busy(message: string): IngestResult {
+    return errorResult(new IngestError(IngestErrorCode.E_TOO_MANY_IMPORTS, message), { logger: this.o.logger, view: this.o, headers: { 'Retry-After': String(this.o.retryAfterSeconds) } });
+  }
+
+  /**
+   * Uploads into `entry`, or into a new import created for this request (a `POST` with a body).
+   * Resolves with the answer: the report, or the error with the partial report.
+   */
+  async run(req: IngestRequest<Req>, key: string, owner: string | undefined, entry: ImportEntry | undefined): Promise<IngestResult> {
+    const o = this.o;
+    if (this.closing) return this.#busy('The server is shutting down.');
+    if (this.#active >= o.limits.maxConcurrentImports) return this.#busy(`${o.limits.maxConcurrentImports} imports are running already. Retry in a few seconds.`);
+    const mine = this.#perKey.get(key) ?? 0;
+    if (mine >= o.limits.maxRunningPerOwner) return this.#busy(`You have ${mine} imports running already; wait for one to end.`);
+    const kind = classifyUpload(req.headers);
+    this.#active++;
+    this.#perKey.set(key, mine + 1);
+    const claimed = entry;
+    if (claimed) claimed.claimed = true;
+    let target: ImportEntry | undefined = entry;
+    const headers: Record<string, string> = {};
+    try {
+      // A multipart preamble that never reaches the file would hold a slot forever (slow loris).
+      const opened = await withDeadline(openUpload(req.body(), req.query, req.headers, kind, o.fileField, o.limits), o.limits.idleTimeoutMs);
+      const perRequest = await o.pipeline(req.context, opened.fields);
+      target ??= this.registry.create(owner, key);
+      if (!entry) headers['X-Import-Id'] = target.id;
+      if (target.state !== 'pending') throw new IngestError(IngestErrorCode.E_CONFLICT, 'This import has started already; create a new one.');
+      const pipeline = createIngestPipeline({
+        ...perRequest,
+        csv: { maxRecordBytes: o.limits.maxRecordBytes, maxColumns: o.limits.maxColumns, ...perRequest.csv },
+        maxInputBytes: Math.min(perRequest.maxInputBytes ?? Infinity, o.limits.maxDecompressedBytes),
+        id: target.id,
+        signal: req.signal,
+      });
+      target.start(pipeline);
+      const source = Readable.from(idleGuard(opened.file, o.limits.idleTimeoutMs, o.limits.idleMinBytes), { objectMode: false, highWaterMark: 64 * 1024 });
+      const report = await pipeline.run(source);
+      return json(200, forClient(report, o), headers);
+    } catch (err) {
+      return errorResult(err, { logger: o.logger, view: o, importId: target?.id, headers });
+    } finally {
+      this.#active--;
+      const left = (this.#perKey.get(key) ?? 1) - 1;
+      if (left === 0) this.#perKey.delete(key);
+      else this.#perKey.set(key, left);
+      // An upload that never started leaves its import waiting, and evictable, again.
+      if (claimed && claimed.state === 'pending') claimed.claimed = false;
+    }
+  }
+}
