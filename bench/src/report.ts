@@ -29,6 +29,15 @@ const find = (r: ScenarioResult | undefined, variant: string, label?: RegExp) =>
   r?.variants.find((v) => v.variant === variant && (!label || label.test(v.label)));
 
 function table(r: ScenarioResult): string {
+  if (r.name === 'backends') {
+    // Database-bound and time-boxed: rows/s and how much was written say it all.
+    const lines = ['| Variant | rows/s | rows written | seconds |', '|---|---|---|---|'];
+    for (const v of r.variants) {
+      const e = v.extra as { rows: number; seconds: number; complete: boolean };
+      lines.push(`| ${v.label} | ${Math.round(v.rowsPerSecond.median).toLocaleString('en')} | ${e.rows.toLocaleString('en')}${e.complete ? '' : ' (time budget spent)'} | ${round(e.seconds)} |`);
+    }
+    return lines.join('\n');
+  }
   const base = r.name.startsWith('parse')
     ? find(r, 'read-decode')
     : r.name === 'memory'
@@ -92,7 +101,7 @@ function targets(all: Map<string, ScenarioResult>): string {
 function loadResults(dir: string): { all: Map<string, ScenarioResult>; machines: Map<string, Machine> } {
   const all = new Map<string, ScenarioResult>();
   const machines = new Map<string, Machine>();
-  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'database', 'memory', 'backpressure'];
+  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'database', 'backends', 'memory', 'backpressure'];
   const rank = (f: string) => {
     const i = order.indexOf(f.replace(/\.json$/, ''));
     return i === -1 ? order.length : i;

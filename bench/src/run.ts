@@ -146,7 +146,7 @@ async function databaseScenario(server: MongoServer, mongoimport: ReturnType<typ
   return [
     {
       name: 'database',
-      title: `Into ${server.kind === 'ferretdb' ? 'FerretDB v1.24.2 (SQLite)' : server.kind}: narrow file, ${sizeLabel(dbSize)}, insert mode`,
+      title: `Into ${server.description ?? server.kind}: narrow file, ${sizeLabel(dbSize)}, insert mode`,
       variants,
       notes: [
         `naive approach with --max-old-space-size=256 on the 100MB file: ${naiveSmallHeap}`,
@@ -199,7 +199,7 @@ const machine = {
   cpu: cpus()[0]?.model ?? 'unknown',
   memoryGB: Math.round(totalmem() / 1024 ** 3),
   node: process.version,
-  database: server ? (server.kind === 'ferretdb' ? 'FerretDB v1.24.2 (SQLite backend)' : server.kind) : 'not used',
+  database: server ? (server.description ?? server.kind) : 'not used',
   date: new Date().toISOString().slice(0, 10),
   command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
 };
