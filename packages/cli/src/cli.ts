@@ -3,7 +3,9 @@ import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type 
 import { MongoClient } from 'mongodb';
 import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
 import { FailuresFile } from './failures-file.js';
+import { createUniqueKeyIndex, dropKeepingIndexes, hasUniqueKeyIndex, keySpec, listIndexes } from './indexes.js';
 import { openInput, type ImportInput } from './input.js';
+import { inCliTerms } from './messages.js';
 import { formatProgressLine, formatReport } from './progress.js';
 import { VERSION } from './version.js';
 
@@ -48,6 +50,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stdout.write(HELP);
     return ExitCode.OK;
   }
+  if (command.kind === 'usage') {
+    io.stderr.write(`anti-oom: name a command.\n\n${HELP}`);
+    return ExitCode.FAILED;
+  }
   if (command.kind === 'version') {
     io.stdout.write(`${VERSION}\n`);
     return ExitCode.OK;
@@ -57,7 +63,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
 async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
   const json = cmd.json || !io.stdout.isTTY;
-  const out = new Output(io, json);
+  const out = new Output(io, json, cmd.dryRun);
 
   let input: ImportInput;
   try {
@@ -104,7 +110,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
         signal: io.signal,
       });
     } catch (err) {
-      if (isIngestError(err)) return out.fatal(err.code, err.message);
+      if (isIngestError(err)) return out.fatal(err.code, inCliTerms(err.message));
       throw err;
     }
     if (failures) {
@@ -113,14 +119,53 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
       pipeline.on('rowFailure', (failure, values) => file.add(failure, values));
     }
     pipeline.on('progress', (s) => out.progress(s, input));
-    if (cmd.drop && client) {
+    if (client) {
+      const collection = client.db(cmd.db).collection(cmd.collection!);
+      const where = `${cmd.db}.${cmd.collection}`;
       try {
-        await client.db(cmd.db).collection(cmd.collection!).drop();
+        if (cmd.drop) {
+          const kept = await dropKeepingIndexes(collection);
+          out.note(`dropped ${where}${kept.length ? `; its indexes were created again: ${kept.join(', ')}` : ''}`);
+        }
+        if (cmd.key && cmd.mode !== 'insert' && !hasUniqueKeyIndex(await listIndexes(collection), cmd.key)) {
+          if (cmd.createIndex) {
+            out.note(`created the unique index ${await createUniqueKeyIndex(collection, cmd.key)} on ${where}`);
+          } else {
+            out.note(
+              `warning: ${where} has no unique index on ${cmd.key.join(', ')}. Each ${cmd.mode} by key then scans the collection (slow on any ` +
+                `server), and concurrent writes can create duplicates. Add --create-index to create it, or run ` +
+                `db.getSiblingDB(${JSON.stringify(cmd.db)}).getCollection(${JSON.stringify(cmd.collection)}).createIndex(${JSON.stringify(keySpec(cmd.key))}, { unique: true })`,
+            );
+          }
+        }
       } catch (err) {
-        // Dropping a collection that does not exist is fine; anything else is not.
-        if ((err as { codeName?: string }).codeName !== 'NamespaceNotFound') return out.fatal('E_SINK', `Dropping ${cmd.db}.${cmd.collection} failed: ${(err as Error).message}`);
+        const e = err as Error & { code?: number };
+        // MongoDB says 11000; FerretDB a UNIQUE constraint.
+        const hint = e.code === 11000 || /duplicate key|UNIQUE constraint/i.test(e.message) ? ': the collection already holds duplicates of the key; remove them, or import into a new collection' : '';
+        return out.fatal('E_SINK', `Preparing ${where} failed: ${e.message}${hint}`);
       }
     }
+
+    // After a stop signal the import settles what is in flight; a database that does not
+    // acknowledge within --stop-timeout gets its connection closed, so the stop is bounded and
+    // the report (those rows as unconfirmed) still comes.
+    let forceClose: NodeJS.Timeout | undefined;
+    const onStop = (): void => {
+      const s = pipeline.snapshot();
+      const pending = s.rowsRead - s.rowsWritten - s.rowsFailed - s.rowsSkipped;
+      io.stderr.write(
+        `\nStopping: settling the batches in flight: reading stopped; waiting ${client ? `at most ${cmd.stopTimeoutSeconds}s ` : ''}for the database to ` +
+          `acknowledge the ${pending.toLocaleString('en')} rows read and not yet written (send the signal again, or Ctrl-C, to quit at once).\n`,
+      );
+      if (!client) return;
+      const c = client;
+      forceClose = setTimeout(() => {
+        io.stderr.write(`Stopping: the database did not acknowledge within ${cmd.stopTimeoutSeconds}s; closing the connection. Rows of the batches in flight are reported as unconfirmed (E_UNCONFIRMED): they may or may not be in the collection.\n`);
+        void c.close(true).catch(() => {});
+      }, cmd.stopTimeoutSeconds * 1000);
+    };
+    if (io.signal?.aborted) onStop();
+    else io.signal?.addEventListener('abort', onStop, { once: true });
 
     let report: IngestReport;
     let exit: number;
@@ -130,7 +175,11 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     } catch (err) {
       if (!isIngestError(err) || err.report === undefined) throw err;
       report = err.report;
+      if (report.error) report = { ...report, error: { ...report.error, message: inCliTerms(report.error.message) } };
       exit = ExitCode.FAILED;
+    } finally {
+      clearTimeout(forceClose);
+      io.signal?.removeEventListener('abort', onStop);
     }
     failures?.close();
     failures = undefined;
@@ -158,6 +207,7 @@ class Output {
   constructor(
     readonly io: CliIo,
     readonly json: boolean,
+    readonly dryRun = false,
   ) {}
 
   progress(s: IngestSnapshot, input: ImportInput): void {
@@ -167,9 +217,11 @@ class Output {
     this.#last = now;
     const at = { bytesRead: input.bytesRead(), size: input.size };
     if (this.json) {
-      this.#line({ event: 'progress', ...s, inputBytesRead: at.bytesRead, inputBytes: at.size ?? null });
+      this.#line({ event: 'progress', ...s, inputBytesRead: at.bytesRead, inputBytes: at.size ?? null, ...(this.dryRun ? { dryRun: true } : {}) });
     } else if (this.io.stderr.isTTY) {
-      this.io.stderr.write(`\r\x1b[2K${formatProgressLine(s, at)}`);
+      // A dry run writes nothing: its "written" rows are the ones that passed every check.
+      const line = formatProgressLine(s, at);
+      this.io.stderr.write(`\r\x1b[2K${this.dryRun ? line.replace(/\bwritten ([\d,]+)/, 'checked, would write $1') : line}`);
       this.#drawn = true;
     }
   }
@@ -178,6 +230,12 @@ class Output {
     this.#clear();
     if (this.json) this.#line({ event: 'report', ...report, dryRun: cmd.dryRun, exitCode });
     else this.io.stdout.write(formatReport(report, { dryRun: cmd.dryRun, failuresOut: cmd.failuresOut }));
+  }
+
+  /** A line for the person running the import (stderr), outside the progress line and the report. */
+  note(text: string): void {
+    this.#clear();
+    this.io.stderr.write(`anti-oom: ${text}\n`);
   }
 
   fatal(code: string, message: string): number {
