@@ -44,5 +44,5 @@ In your project (the library, as in docs/getting-started.md):
   npm install ${q(tarballs.core)} mongodb
 The HTTP layer (add express or fastify for their adapters):
   npm install ${[tarballs.core, tarballs.http, tarballs.express, tarballs.fastify].map(q).join(' ')} mongodb
-The anti-oom command, installed globally (core with it, so its dependency resolves):
-  npm install -g ${q(tarballs.core)} ${q(tarballs.cli)}`);
+The anti-oom command (with the core tarball, so its @anti-oom/core dependency resolves), then npx anti-oom --help:
+  npm install ${q(tarballs.core)} ${q(tarballs.cli)}`);
