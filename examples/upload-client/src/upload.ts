@@ -3,20 +3,36 @@
 // Creates an import, follows its progress over SSE, and streams the file with fetch
 // (`duplex: 'half'`): the file is never in memory, whatever its size.
 import { createReadStream, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { createParser } from 'eventsource-parser';
 
-const [file, base = 'http://localhost:3000/imports'] = process.argv.slice(2);
-if (!file) {
+const [name, base = 'http://localhost:3000/imports'] = process.argv.slice(2);
+if (!name) {
   console.error('usage: upload <file.csv[.gz]> [imports URL]');
   process.exit(2);
 }
-const size = statSync(file).size;
+/** Ends with a message a person can act on, not a stack trace. */
+function fail(message: string): never {
+  console.error(`upload: ${message}`);
+  process.exit(2);
+}
+// `pnpm --filter … start` runs in this package's folder; a relative path means the folder the
+// command was typed in, which pnpm passes as INIT_CWD.
+const file = resolve(process.env.INIT_CWD ?? process.cwd(), name);
+let size: number;
+try {
+  size = statSync(file).size;
+} catch (err) {
+  fail(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+}
 const origin = new URL(base).origin;
 const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
 
-const created = await fetch(base, { method: 'POST' });
-if (!created.ok) throw new Error(`creating the import failed: ${created.status} ${await created.text()}`);
+const created = await fetch(base, { method: 'POST' }).catch((err: Error) =>
+  fail(`cannot reach ${base} (${(err.cause as Error | undefined)?.message ?? err.message}); is the example server running?`),
+);
+if (!created.ok) fail(`creating the import failed: ${created.status} ${await created.text()}`);
 const { id, links } = (await created.json()) as { id: string; links: { upload: string; events: string } };
 console.log(`import ${id}`);
 
