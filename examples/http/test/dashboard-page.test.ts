@@ -35,7 +35,7 @@ describe.skipIf(!!SKIP)('the dashboard page', () => {
     await page.goto(url, { waitUntil: 'load' });
     // Browsers ask for the icon after the load event; give that request time to happen.
     await page.waitForTimeout(500);
-    const served = await page.evaluate(() => document.querySelector('link[rel="icon"]')?.getAttribute('href') ?? null);
+    const served = await page.locator('link[rel="icon"]').getAttribute('href');
     expect(served).toMatch(/^data:image\/svg\+xml,/);
     expect(problems).toEqual([]);
     await page.close();

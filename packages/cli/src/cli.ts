@@ -153,9 +153,12 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     const onStop = (): void => {
       const s = pipeline.snapshot();
       const pending = s.rowsRead - s.rowsWritten - s.rowsFailed - s.rowsSkipped;
+      const waitingFor = client
+        ? `waiting at most ${cmd.stopTimeoutSeconds}s for the database to acknowledge the batches in flight`
+        : 'finishing the batches being checked';
       io.stderr.write(
-        `\nStopping: settling the batches in flight: reading stopped; waiting ${client ? `at most ${cmd.stopTimeoutSeconds}s ` : ''}for the database to ` +
-          `acknowledge the ${pending.toLocaleString('en')} rows read and not yet written (send the signal again, or Ctrl-C, to quit at once).\n`,
+        `\nStopping: settling the batches in flight: reading stopped; ${waitingFor} (${pending.toLocaleString('en')} rows read and not yet written; ` +
+          'send the signal again, or Ctrl-C, to quit at once).\n',
       );
       if (!client) return;
       const c = client;

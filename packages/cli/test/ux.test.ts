@@ -188,7 +188,7 @@ describe('stopping the executable', () => {
       1500,
     );
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/Stopping: settling the batches in flight: reading stopped; waiting at most 1s for the database to acknowledge the [\d,]+ rows read and not yet written/);
+    expect(run.stderr).toMatch(/Stopping: settling the batches in flight: reading stopped; waiting at most 1s for the database to acknowledge the batches in flight \([\d,]+ rows read and not yet written; send the signal again, or Ctrl-C, to quit at once\)/);
     expect(run.report).toMatchObject({ event: 'report', state: 'aborted', exitCode: 2 });
     expect(run.report['rowsRead']).toBe(run.report['rowsWritten'] + run.report['rowsFailed'] + run.report['rowsSkipped']);
     if (run.stderr.includes('did not acknowledge within 1s')) {
