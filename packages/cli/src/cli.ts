@@ -140,8 +140,8 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
         }
       } catch (err) {
         const e = err as Error & { code?: number };
-        // MongoDB says 11000; FerretDB a UNIQUE constraint.
-        const hint = e.code === 11000 || /duplicate key|UNIQUE constraint/i.test(e.message) ? ': the collection already holds duplicates of the key; remove them, or import into a new collection' : '';
+        // MongoDB says 11000; FerretDB passes on its backend's words: SQLite's UNIQUE constraint, PostgreSQL's 23505.
+        const hint = e.code === 11000 || /duplicate key|UNIQUE constraint|could not create unique index|SQLSTATE 23505/i.test(e.message) ? ': the collection already holds duplicates of the key; remove them, or import into a new collection' : '';
         return out.fatal('E_SINK', `Preparing ${where} failed: ${e.message}${hint}`);
       }
     }
