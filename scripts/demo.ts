@@ -51,7 +51,7 @@ console.log(`  ${file}: ${mb(statSync(file).size)}`);
 
 console.log('» finding a database');
 const server = await startMongo({ log: (m) => console.log(`  ${m}`) });
-console.log(`  ${server.kind} at ${server.uri}`);
+console.log(`  ${server.description ?? server.kind} at ${server.uri}`);
 const client = await MongoClient.connect(server.uri);
 const collection = client.db('anti_oom_demo').collection('products');
 await collection.drop().catch(() => {});

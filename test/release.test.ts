@@ -90,26 +90,44 @@ describe('the published packages', () => {
     expect(version.stdout).toBe('0.1.0\n');
   }, 300_000);
 
-  it('follow docs/getting-started.md as written: its file and its script give the output it shows, twice', () => {
+  it('follow docs/getting-started.md as written, from a clone: pack:local, its install line, the file and the script give the output shown, twice; with the database down, the message shown', () => {
     const guide = readFileSync(join(root, 'docs', 'getting-started.md'), 'utf8');
     const block = (lang: string, after = 0) => {
       const start = guide.indexOf('```' + lang + '\n', after);
       if (start === -1) throw new Error(`no \`\`\`${lang} block in the guide`);
       return { text: guide.slice(start + lang.length + 4, guide.indexOf('\n```', start) + 1), end: start + 1 };
     };
+    // Step 0, from the clone we are in: the guide's commands, then the install line pack:local printed.
+    const clone = block('sh');
+    expect(clone.text).toContain('corepack pnpm install --frozen-lockfile\ncorepack pnpm pack:local\n');
+    const packed = spawnSync(process.execPath, [join(root, 'scripts', 'pack-local.mjs')], { cwd: root, encoding: 'utf8' });
+    expect(packed.status, packed.stderr).toBe(0);
+    const install = /^ {2}(npm install \S+anti-oom-core-0\.1\.0\.tgz mongodb)$/m.exec(packed.stdout)?.[1];
+    expect(install, packed.stdout).toBeDefined();
+    // Step 1 as written, with that line in place of the registry's.
+    const project = block('sh', clone.end);
+    expect(project.text).toContain('npm install @anti-oom/core mongodb\n');
+    const dir = join(work, 'getting-started');
+    execFileSync('mkdir', ['-p', dir]);
+    for (const line of project.text.trim().split('\n').slice(1)) {
+      execFileSync('sh', ['-c', line === 'npm install @anti-oom/core mongodb' ? `${install} --no-audit --no-fund --loglevel=error` : line], { cwd: dir, stdio: 'pipe' });
+    }
     const file = block('csv');
     const script = block('js', file.end);
     const shown = block('', guide.indexOf('```', guide.indexOf('node import.js')) + 3);
-    const dir = join(work, 'getting-started');
-    execFileSync('mkdir', ['-p', dir]);
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'import-products', type: 'module', private: true }));
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', join(packs, 'anti-oom-core-0.1.0.tgz'), 'mongodb@7.9.0'], { cwd: dir, stdio: 'pipe' });
     writeFileSync(join(dir, 'products.csv'), file.text);
     // The guide's database is "shop"; the test's is its own.
+    expect(script.text).toContain("client.db('shop')");
     writeFileSync(join(dir, 'import.js'), script.text.replace("client.db('shop')", `client.db('${db.databaseName}')`));
     const env = { ...process.env, MONGODB_URI: inject('mongoUri') };
     for (let run = 0; run < 2; run++) {
       expect(execFileSync(process.execPath, ['import.js'], { cwd: dir, env, encoding: 'utf8' })).toBe(shown.text);
     }
+    // The database down: the message the guide shows (with this port), exit 2, no stack trace.
+    const down = spawnSync(process.execPath, ['import.js'], { cwd: dir, env: { ...process.env, MONGODB_URI: 'mongodb://127.0.0.1:9' }, encoding: 'utf8' });
+    expect(down.status).toBe(2);
+    const shownDown = block('', guide.indexOf('With the database down')).text;
+    expect(down.stderr).toBe(shownDown.replaceAll('27017', '9'));
+    expect(down.stderr).not.toMatch(/^\s+at /m);
   }, 300_000);
 });

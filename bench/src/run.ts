@@ -9,18 +9,20 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startMongo, type MongoServer } from '@anti-oom/testing';
 import { dataFile, parseSize, sizeLabel, sizeOf, type Shape } from './data.js';
-import { renderMemoryDoc, renderReadmeBench, renderResults, type ScenarioResult, type VariantResult } from './report.js';
+import { renderMemoryDoc, renderMongoimportDoc, renderReadmeBench, renderResults, type ScenarioResult, type VariantResult } from './report.js';
 import { round, spread } from './stats.js';
 import { findMongoimport } from './tools.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MEMORY_DOC = join(ROOT, '..', 'docs', 'memory.md');
 const README = join(ROOT, '..', 'README.md');
+const MONGOIMPORT_DOC = join(ROOT, '..', 'docs', 'from-mongoimport.md');
 
 /** The memory guide and the README show the same figures as RESULTS.md, put back between their markers. */
 function writeMemoryDoc(): void {
   writeFileSync(MEMORY_DOC, renderMemoryDoc(readFileSync(MEMORY_DOC, 'utf8'), join(ROOT, 'results')));
   writeFileSync(README, renderReadmeBench(readFileSync(README, 'utf8'), join(ROOT, 'results')));
+  writeFileSync(MONGOIMPORT_DOC, renderMongoimportDoc(readFileSync(MONGOIMPORT_DOC, 'utf8'), join(ROOT, 'results')));
 }
 const { values } = parseArgs({
   options: {
@@ -36,7 +38,7 @@ if (values.render) {
   // Only regenerate RESULTS.md from the results already in bench/results.
   writeFileSync(join(ROOT, 'RESULTS.md'), renderResults(undefined, join(ROOT, 'results')));
   writeMemoryDoc();
-  console.log('» wrote bench/RESULTS.md and the tables of docs/memory.md and README.md');
+  console.log('» wrote bench/RESULTS.md and the tables of docs/memory.md, docs/from-mongoimport.md and README.md');
   process.exit(0);
 }
 const scenarios = values.scenarios!.split(',');
@@ -146,7 +148,7 @@ async function databaseScenario(server: MongoServer, mongoimport: ReturnType<typ
   return [
     {
       name: 'database',
-      title: `Into ${server.kind === 'ferretdb' ? 'FerretDB v1.24.2 (SQLite)' : server.kind}: narrow file, ${sizeLabel(dbSize)}, insert mode`,
+      title: `Into ${server.description ?? server.kind}: narrow file, ${sizeLabel(dbSize)}, insert mode`,
       variants,
       notes: [
         `naive approach with --max-old-space-size=256 on the 100MB file: ${naiveSmallHeap}`,
@@ -222,7 +224,7 @@ const machine = {
   cpu: cpus()[0]?.model ?? 'unknown',
   memoryGB: Math.round(totalmem() / 1024 ** 3),
   node: process.version,
-  database: server ? (server.kind === 'ferretdb' ? 'FerretDB v1.24.2 (SQLite backend)' : server.kind) : 'not used',
+  database: server ? (server.description ?? server.kind) : 'not used',
   date: new Date().toISOString().slice(0, 10),
   command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
 };

@@ -19,8 +19,12 @@ export interface ImportCommand {
   types: ColumnTypes | 'infer' | undefined;
   /** Column names for a file without a header row. */
   fields: string[] | undefined;
-  /** Drop the collection before importing. */
+  /** Drop the collection before importing (its indexes are created again). */
   drop: boolean;
+  /** Create the unique index on `key` when the collection lacks it (upsert and merge). */
+  createIndex: boolean;
+  /** After a stop signal, how long batches in flight may take to be acknowledged. */
+  stopTimeoutSeconds: number;
   /** The CSV tokenizer. */
   engine: 'csv-parse' | 'fast' | undefined;
   batchSize: number | undefined;
@@ -38,7 +42,7 @@ export interface ImportCommand {
 }
 
 /** A parsed command line. */
-export type Command = ImportCommand | PreviewCommand | { kind: 'help' } | { kind: 'version' };
+export type Command = ImportCommand | PreviewCommand | { kind: 'help' } | { kind: 'version' } | { kind: 'usage' };
 
 /** The command line is wrong; the message says how. Exit code 2. */
 export class UsageError extends Error {
@@ -63,6 +67,8 @@ const OPTIONS = {
   delimiter: { type: 'string' },
   fields: { type: 'string', short: 'f' },
   drop: { type: 'boolean' },
+  'create-index': { type: 'boolean' },
+  'stop-timeout': { type: 'string' },
   engine: { type: 'string' },
   encoding: { type: 'string' },
   types: { type: 'string' },
@@ -91,7 +97,9 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
   }
   const { values: v, positionals } = parsed;
   if (v.version) return { kind: 'version' };
-  if (v.help || positionals.length === 0 || positionals[0] === 'help') return { kind: 'help' };
+  if (v.help || positionals[0] === 'help') return { kind: 'help' };
+  // No command at all is a usage error (exit 2), not a request for help.
+  if (positionals.length === 0) return { kind: 'usage' };
   const [verb, input, ...extra] = positionals;
   if (verb !== 'import' && verb !== 'preview') throw new UsageError(`Unknown command "${verb}". The commands are: anti-oom import <file | ->, anti-oom preview <file | ->`);
   if (input === undefined) throw new UsageError(`Name the CSV file to ${verb}, or - to read standard input.`);
@@ -124,6 +132,8 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
     types: v.types === undefined ? undefined : parseTypes(v.types),
     fields: v.fields === undefined ? undefined : list('--fields', v.fields),
     drop: v.drop ?? false,
+    createIndex: v['create-index'] ?? false,
+    stopTimeoutSeconds: count('--stop-timeout', v['stop-timeout'], 0) ?? 10,
     engine: engine(v.engine),
     batchSize: count('--batch-size', v['batch-size'], 1),
     concurrency: count('--concurrency', v.concurrency, 1),
@@ -225,8 +235,12 @@ Database:
   -c, --collection <name>    collection
   --mode <insert|upsert|merge>
                              insert (default), replace by key (upsert), or $set the row's fields by key (merge)
-  --key <col,...>            the column(s) that identify a document in upsert and merge modes
-  --drop                     drop the collection before importing
+  --key <col,...>            the column(s) that identify a document in upsert and merge modes;
+                             without a unique index on them every keyed write scans the collection
+                             (slow on any server) and concurrent writes can create duplicates, so
+                             the import warns
+  --create-index             create that unique index when it is missing
+  --drop                     drop the collection before importing; its indexes are created again
   --resume                   durable import: keep checkpoints (collection anti_oom_checkpoints of --db,
                              keyed by the file's absolute path and the target), and when run again
                              continue after the last one, writing no row twice (a file, not stdin
@@ -237,10 +251,17 @@ Database:
   -j, --concurrency <n>      bulk writes in flight (default 2)
 
 Failures and output:
-  --max-failures <n>         stop once more than n rows have failed (default: never stop)
+  --max-failures <n>         stop once more than n rows have failed (default: never stop). Rows are
+                             checked before their batch is written, so the stop also drops the
+                             good rows of unwritten batches: with 0, the first bad row ends the
+                             import and the good rows of its batch (up to --batch-size, 1000) are
+                             not written
   --failures-out <file>      write every failed row (line, code, message, its values) as CSV;
                              cells starting with = + - @ are escaped against formula injection
   --dry-run                  parse, type and validate every row; write nothing, contact no database
+  --stop-timeout <seconds>   after Ctrl-C or SIGTERM, how long to wait for the database to acknowledge
+                             the batches in flight before closing the connection (default 10); their
+                             rows are then reported as unconfirmed. A second signal quits at once
   --json                     NDJSON progress events and the final report on stdout (the default when
                              stdout is not a terminal)
   --log-level <level>        JSON log lines (pino) on stderr at this level: fatal, error, warn, info,
@@ -251,7 +272,8 @@ Failures and output:
 Exit codes:
   0  every row was written (blank lines are skipped, not failed)
   1  the import finished, but some rows failed (the report lists them)
-  2  the import did not finish, or the command line is wrong (the error code says why)
+  2  the import did not finish (also after Ctrl-C or SIGTERM, with the report), or the command
+     line is wrong (the error code says why)
 
 Examples:
   anti-oom import products.csv --db shop --collection products --types price:number,qty:int

@@ -1,17 +1,11 @@
 #!/usr/bin/env node
 import { runCli } from './cli.js';
+import { abortOnStopSignals } from './signals.js';
 
-const controller = new AbortController();
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  process.stderr.write('\nStopping: settling the batches in flight (Ctrl-C again to quit at once).\n');
-  controller.abort(new Error('interrupted by Ctrl-C'));
-});
+const signal = abortOnStopSignals();
 
 try {
-  process.exitCode = await runCli(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
+  process.exitCode = await runCli(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal });
 } catch (err) {
   process.stderr.write(`anti-oom: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 2;

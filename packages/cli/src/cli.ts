@@ -4,8 +4,10 @@ import { MongoClient } from 'mongodb';
 import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
 import { FailuresFile } from './failures-file.js';
 import { crashHook } from './crash-hook.js';
+import { createUniqueKeyIndex, dropKeepingIndexes, hasUniqueKeyIndex, keySpec, listIndexes } from './indexes.js';
 import { openInput, type ImportInput } from './input.js';
 import { createCliLogger } from './logger.js';
+import { inCliTerms } from './messages.js';
 import { runPreview } from './preview.js';
 import { NotResumableError, openResumable, resumeKey, resumeOptions, resumingLine } from './resume.js';
 import { formatProgressLine, formatReport } from './progress.js';
@@ -52,6 +54,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stdout.write(HELP);
     return ExitCode.OK;
   }
+  if (command.kind === 'usage') {
+    io.stderr.write(`anti-oom: name a command.\n\n${HELP}`);
+    return ExitCode.FAILED;
+  }
   if (command.kind === 'version') {
     io.stdout.write(`${VERSION}\n`);
     return ExitCode.OK;
@@ -63,7 +69,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
   const json = cmd.json || !io.stdout.isTTY;
   const logger = cmd.logLevel === undefined ? undefined : createCliLogger(cmd.logLevel, io.stderr);
-  const out = new Output(io, json, logger);
+  const out = new Output(io, json, logger, cmd.dryRun);
 
   let input: ImportInput;
   let seekable: SeekableSource | undefined;
@@ -121,7 +127,7 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
         ...(logger ? { logger } : {}),
       });
     } catch (err) {
-      if (isIngestError(err)) return out.fatal(err.code, err.message, err);
+      if (isIngestError(err)) return out.fatal(err.code, inCliTerms(err.message), err);
       throw err;
     }
     if (failures) {
@@ -132,14 +138,56 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     pipeline.on('progress', (s) => out.progress(s, input));
     pipeline.on('resume', (at) => out.resuming(cmd.input, at));
     crash?.watch(pipeline);
-    if (cmd.drop && client) {
+    if (client) {
+      const collection = client.db(cmd.db).collection(cmd.collection!);
+      const where = `${cmd.db}.${cmd.collection}`;
       try {
-        await client.db(cmd.db).collection(cmd.collection!).drop();
+        if (cmd.drop) {
+          const kept = await dropKeepingIndexes(collection);
+          out.note(`dropped ${where}${kept.length ? `; its indexes were created again: ${kept.join(', ')}` : ''}`);
+        }
+        if (cmd.key && cmd.mode !== 'insert' && !hasUniqueKeyIndex(await listIndexes(collection), cmd.key)) {
+          if (cmd.createIndex) {
+            out.note(`created the unique index ${await createUniqueKeyIndex(collection, cmd.key)} on ${where}`);
+          } else {
+            out.note(
+              `warning: ${where} has no unique index on ${cmd.key.join(', ')}. Each ${cmd.mode} by key then scans the collection (slow on any ` +
+                `server), and concurrent writes can create duplicates. Add --create-index to create it, or run ` +
+                `db.getSiblingDB(${JSON.stringify(cmd.db)}).getCollection(${JSON.stringify(cmd.collection)}).createIndex(${JSON.stringify(keySpec(cmd.key))}, { unique: true })`,
+            );
+          }
+        }
       } catch (err) {
-        // Dropping a collection that does not exist is fine; anything else is not.
-        if ((err as { codeName?: string }).codeName !== 'NamespaceNotFound') return out.fatal('E_SINK', `Dropping ${cmd.db}.${cmd.collection} failed: ${(err as Error).message}`);
+        const e = err as Error & { code?: number };
+        // MongoDB says 11000; FerretDB passes on its backend's words: SQLite's UNIQUE constraint, PostgreSQL's 23505.
+        const hint = e.code === 11000 || /duplicate key|UNIQUE constraint|could not create unique index|SQLSTATE 23505/i.test(e.message) ? ': the collection already holds duplicates of the key; remove them, or import into a new collection' : '';
+        return out.fatal('E_SINK', `Preparing ${where} failed: ${e.message}${hint}`);
       }
     }
+
+    // After a stop signal the import settles what is in flight; a database that does not
+    // acknowledge within --stop-timeout gets its connection closed, so the stop is bounded and
+    // the report (those rows as unconfirmed) still comes.
+    let forceClose: NodeJS.Timeout | undefined;
+    const onStop = (): void => {
+      const s = pipeline.snapshot();
+      const pending = s.rowsRead - s.rowsWritten - s.rowsFailed - s.rowsSkipped;
+      const waitingFor = client
+        ? `waiting at most ${cmd.stopTimeoutSeconds}s for the database to acknowledge the batches in flight`
+        : 'finishing the batches being checked';
+      io.stderr.write(
+        `\nStopping: settling the batches in flight: reading stopped; ${waitingFor} (${pending.toLocaleString('en')} rows read and not yet written; ` +
+          'send the signal again, or Ctrl-C, to quit at once).\n',
+      );
+      if (!client) return;
+      const c = client;
+      forceClose = setTimeout(() => {
+        io.stderr.write(`Stopping: the database did not acknowledge within ${cmd.stopTimeoutSeconds}s; closing the connection. Rows of the batches in flight are reported as unconfirmed (E_UNCONFIRMED): they may or may not be in the collection.\n`);
+        void c.close(true).catch(() => {});
+      }, cmd.stopTimeoutSeconds * 1000);
+    };
+    if (io.signal?.aborted) onStop();
+    else io.signal?.addEventListener('abort', onStop, { once: true });
 
     let report: IngestReport;
     let exit: number;
@@ -150,7 +198,11 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
       if (!isIngestError(err) || err.report === undefined) throw err;
       (logger?.child?.({ importId: pipeline.id }) ?? logger)?.error({ err }, `import failed: ${err.code}`);
       report = err.report;
+      if (report.error) report = { ...report, error: { ...report.error, message: inCliTerms(report.error.message) } };
       exit = ExitCode.FAILED;
+    } finally {
+      clearTimeout(forceClose);
+      io.signal?.removeEventListener('abort', onStop);
     }
     failures?.close();
     failures = undefined;
@@ -185,6 +237,7 @@ class Output {
     readonly io: CliIo,
     readonly json: boolean,
     readonly logger?: IngestLogger,
+    readonly dryRun = false,
   ) {}
 
   progress(s: IngestSnapshot, input: ImportInput): void {
@@ -196,9 +249,11 @@ class Output {
     // through gzip only the compressed bytes taken compare with the file's size.
     const at = { bytesDone: input.gzip ? input.bytesRead() : s.bytesAcknowledged, startBytes: this.#startBytes, size: input.size, compressed: input.gzip };
     if (this.json) {
-      this.#line({ event: 'progress', ...s, inputBytesRead: input.bytesRead(), inputBytes: at.size ?? null });
+      this.#line({ event: 'progress', ...s, inputBytesRead: input.bytesRead(), inputBytes: at.size ?? null, ...(this.dryRun ? { dryRun: true } : {}) });
     } else if (this.io.stderr.isTTY) {
-      this.io.stderr.write(`\r\x1b[2K${formatProgressLine(s, at)}`);
+      // A dry run writes nothing: its "written" rows are the ones that passed every check.
+      const line = formatProgressLine(s, at);
+      this.io.stderr.write(`\r\x1b[2K${this.dryRun ? line.replace(/\bwritten ([\d,]+)/, 'checked, would write $1') : line}`);
       this.#drawn = true;
     }
   }
@@ -215,6 +270,12 @@ class Output {
     this.#clear();
     if (this.json) this.#line({ event: 'report', ...report, dryRun: cmd.dryRun, exitCode });
     else this.io.stdout.write(formatReport(report, { dryRun: cmd.dryRun, failuresOut: cmd.failuresOut }) + inferredLine(report));
+  }
+
+  /** A line for the person running the import (stderr), outside the progress line and the report. */
+  note(text: string): void {
+    this.#clear();
+    this.io.stderr.write(`anti-oom: ${text}\n`);
   }
 
   fatal(code: string, message: string, err?: unknown): number {

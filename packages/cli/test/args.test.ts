@@ -8,7 +8,7 @@ const base = ['import', 'in.csv', '--db', 'shop', '--collection', 'products'];
 describe('parseCommand', () => {
   it('reads every option of anti-oom import', () => {
     const cmd = parseCommand(
-      [...base, '--mode', 'upsert', '--key', 'sku, region', '--delimiter', 'tab', '-f', 'sku,region,price', '--drop', '--engine', 'fast', '--encoding', 'auto', '--types', 'price:number,qty:int', '--batch-size', '500', '-j', '4', '--max-failures', '0', '--failures-out', 'bad.csv', '--json', '--restart'],
+      [...base, '--mode', 'upsert', '--key', 'sku, region', '--delimiter', 'tab', '-f', 'sku,region,price', '--drop', '--engine', 'fast', '--encoding', 'auto', '--types', 'price:number,qty:int', '--batch-size', '500', '-j', '4', '--max-failures', '0', '--failures-out', 'bad.csv', '--json', '--restart', '--create-index', '--stop-timeout', '3'],
       {},
     );
     expect(cmd).toEqual({
@@ -24,6 +24,8 @@ describe('parseCommand', () => {
       types: { price: 'number', qty: 'int' },
       fields: ['sku', 'region', 'price'],
       drop: true,
+      createIndex: true,
+      stopTimeoutSeconds: 3,
       engine: 'fast',
       batchSize: 500,
       concurrency: 4,
@@ -51,12 +53,18 @@ describe('parseCommand', () => {
     expect(parseCommand(['import', 'x.csv', '-d', 'shop', '-c', 'products', '-f', 'a,b', '-j', '4'])).toMatchObject({ db: 'shop', collection: 'products', fields: ['a', 'b'], concurrency: 4 });
   });
 
+  it('--stop-timeout defaults to 10 seconds and takes 0', () => {
+    expect(parseCommand(base)).toMatchObject({ stopTimeoutSeconds: 10, createIndex: false });
+    expect(parseCommand([...base, '--stop-timeout', '0'])).toMatchObject({ stopTimeoutSeconds: 0 });
+    expect(() => parseCommand([...base, '--stop-timeout', '-1'])).toThrow(UsageError);
+  });
+
   it('a dry run needs no database or collection', () => {
     expect(parseCommand(['import', '-', '--dry-run'])).toMatchObject({ kind: 'import', input: '-', dryRun: true });
   });
 
   it('help and version', () => {
-    expect(parseCommand([])).toEqual({ kind: 'help' });
+    expect(parseCommand([])).toEqual({ kind: 'usage' });
     expect(parseCommand(['import', '--help'])).toEqual({ kind: 'help' });
     expect(parseCommand(['--version'])).toEqual({ kind: 'version' });
   });

@@ -1,5 +1,6 @@
-// Command ferretdb-server runs FerretDB v1.24.2 with its SQLite backend for Anti-OOM's tests,
-// benchmarks and demo. It embeds FerretDB through its public package because `go install` of
+// Command ferretdb-server runs FerretDB v1.24.2 for Anti-OOM's tests, benchmarks and demo, with
+// its PostgreSQL backend when --postgresql is given (keyed updates use PostgreSQL indexes) and its
+// SQLite backend otherwise. It embeds FerretDB through its public package because `go install` of
 // FerretDB's own main package panics at start-up (its version check wants a version.txt that
 // module downloads lack).
 package main
@@ -20,18 +21,25 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
 	dir := flag.String("dir", "", "directory for SQLite files")
+	postgresql := flag.String("postgresql", "", "PostgreSQL URL; the SQLite backend in --dir when empty")
 	flag.Parse()
-	if *dir == "" {
-		fmt.Fprintln(os.Stderr, "--dir is required")
+	if *dir == "" && *postgresql == "" {
+		fmt.Fprintln(os.Stderr, "--dir or --postgresql is required")
 		os.Exit(2)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dir + "/",
-	})
+	config := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: *listen},
+		Logger:   logger,
+	}
+	if *postgresql != "" {
+		config.Handler = "postgresql"
+		config.PostgreSQLURL = *postgresql
+	} else {
+		config.Handler = "sqlite"
+		config.SQLiteURL = "file:" + *dir + "/"
+	}
+	f, err := ferretdb.New(config)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -5,7 +5,8 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort } from './net.js';
-import type { MongoServer } from './types.js';
+import { createPostgresDatabase, postgresAdminUrl } from './postgres.js';
+import type { FerretdbBackend, MongoServer } from './types.js';
 
 const SOURCE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'ferretdb');
 const SOURCE_FILES = ['go.mod', 'go.sum', 'main.go'];
@@ -46,16 +47,38 @@ export function ferretdbBinary(log: (message: string) => void = () => {}): strin
   return binary;
 }
 
-/** Starts FerretDB with its SQLite backend in a fresh temporary directory, on a free port. */
-export async function startFerretdb(log: (message: string) => void = () => {}): Promise<MongoServer> {
+/**
+ * Which backend FerretDB runs on: `ANTI_OOM_FERRETDB_BACKEND=postgresql` (a fresh database on the
+ * PostgreSQL at `ANTI_OOM_POSTGRES_URL`, default the local one, user postgres) or SQLite, the default.
+ * bench/src/backends.ts measured both (bench/RESULTS.md): PostgreSQL upserts 3-4x faster but still
+ * slow (about 100-150 rows/s), inserts about a third slower, so SQLite, which needs nothing running, stays the default.
+ */
+export function chooseFerretdbBackend(): FerretdbBackend {
+  const forced = process.env.ANTI_OOM_FERRETDB_BACKEND;
+  if (!forced || forced === 'sqlite') return 'sqlite';
+  if (forced === 'postgresql') return forced;
+  throw new Error(`ANTI_OOM_FERRETDB_BACKEND must be "sqlite" or "postgresql", got "${forced}"`);
+}
+
+/**
+ * Starts FerretDB on a free port with a fresh store: a new PostgreSQL database (dropped by `stop()`)
+ * or a new temporary directory for SQLite.
+ */
+export async function startFerretdb(
+  log: (message: string) => void = () => {},
+  backend?: FerretdbBackend,
+): Promise<MongoServer> {
   const binary = ferretdbBinary(log);
+  const chosen = backend ?? chooseFerretdbBackend();
   const dir = mkdtempSync(join(tmpdir(), 'anti-oom-ferretdb-'));
+  const pgdb = chosen === 'postgresql' ? await createPostgresDatabase(postgresAdminUrl()) : undefined;
+  const storage = pgdb ? ['--postgresql', pgdb.url] : ['--dir', dir];
   const port = await freePort();
   let child: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
     const logFd = openSync(join(dir, 'ferretdb.log'), 'a');
-    const c = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--dir', dir], { stdio: ['ignore', logFd, logFd] });
+    const c = spawn(binary, ['--listen', `127.0.0.1:${port}`, ...storage], { stdio: ['ignore', logFd, logFd] });
     child = c;
     const exited = new Promise<never>((_, reject) =>
       c.once('exit', (code) => reject(new Error(`FerretDB exited with code ${code} before it listened; see ${join(dir, 'ferretdb.log')}`))),
@@ -79,11 +102,14 @@ export async function startFerretdb(log: (message: string) => void = () => {}): 
   return {
     uri: `mongodb://127.0.0.1:${port}/?directConnection=true&retryWrites=false&serverSelectionTimeoutMS=10000`,
     kind: 'ferretdb',
+    backend: chosen,
+    description: `FerretDB v1.24.2 (${chosen === 'postgresql' ? 'PostgreSQL' : 'SQLite'} backend)`,
     port,
     async stop() {
       process.removeListener('exit', killOnExit);
       await kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
+      await pgdb?.drop();
     },
     async kill() {
       await kill('SIGKILL');

@@ -2,13 +2,15 @@ import { startFerretdb, hasGo } from './ferretdb.js';
 import { hasMongod, startMongod } from './mongod.js';
 import type { MongoServer } from './types.js';
 
-export type { MongoKind, MongoServer } from './types.js';
-export { ferretdbBinary, hasGo, startFerretdb } from './ferretdb.js';
+export type { FerretdbBackend, MongoKind, MongoServer } from './types.js';
+export { chooseFerretdbBackend, ferretdbBinary, hasGo, startFerretdb } from './ferretdb.js';
+export { postgresReachable } from './postgres.js';
 
 /**
  * Finds a MongoDB-compatible server for tests, benchmarks and the demo, in this order:
- * `MONGODB_URI`; a `mongod` on PATH (temporary dbpath); FerretDB built with Go (SQLite backend,
- * temporary directory); mongodb-memory-server, if installed (it downloads a real mongod, which
+ * `MONGODB_URI`; a `mongod` on PATH (temporary dbpath); FerretDB built with Go (SQLite in a
+ * temporary directory, or PostgreSQL in a fresh database with `ANTI_OOM_FERRETDB_BACKEND=postgresql`;
+ * see {@link chooseFerretdbBackend}); mongodb-memory-server, if installed (it downloads a real mongod, which
  * needs internet access).
  */
 export async function startMongo(options: { log?: (message: string) => void } = {}): Promise<MongoServer> {
