@@ -23,6 +23,7 @@ export interface IngestRoutes<Req> {
 }
 
 function hasBody(req: IngestRequest<unknown>): boolean {
+  if (req.hasBody !== undefined) return req.hasBody;
   const length = header(req, 'content-length');
   return header(req, 'transfer-encoding') !== undefined || (length !== undefined && length !== '0');
 }
