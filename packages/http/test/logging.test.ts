@@ -44,7 +44,7 @@ describe('the handler logs through its pino logger, a child per import', () => {
               },
             }
           : mongoSink(db.collection('logged')),
-        retry: { attempts: 1 },
+        retry: { retries: 0 },
       }),
     });
     const server = await listen(createServer(handler));
