@@ -57,7 +57,7 @@ describe('the published packages', () => {
     const run = spawnSync(join(root, 'node_modules', '.bin', 'typedoc'), ['--out', out], { cwd: root, encoding: 'utf8' });
     expect(run.stdout + run.stderr).not.toMatch(/\[warning\]|\[error\]/);
     expect(run.status).toBe(0);
-    expect(readdirSync(join(out, 'documents')).sort()).toEqual(['accounting.html', 'durable-imports.html', 'from-mongoimport.html', 'getting-started.html', 'memory.html', 'observability.html', 'options.html', 'preview-and-inference.html', 'recipes.html', 'reliability.html']);
+    expect(readdirSync(join(out, 'documents')).sort()).toEqual(['accounting.html', 'durable-imports.html', 'fetch-runtimes.html', 'from-mongoimport.html', 'getting-started.html', 'memory.html', 'observability.html', 'options.html', 'preview-and-inference.html', 'recipes.html', 'reliability.html']);
     expect(readFileSync(join(out, 'functions', '_anti-oom_core.createIngestPipeline.html'), 'utf8')).toContain('Creates one import: CSV bytes in, documents in the sink, every row accounted for.');
   }, 300_000);
 

@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(!!SKIP)('dashboard in headless Chromium', () => {
-  it('uploads a generated CSV through the page and shows the final counts', async () => {
+  it('previews the file with a type per column, writes nothing until Start, then uploads it and shows the final counts', async () => {
     const { server, imports } = createApp(db, { token: 'dashboard-test-token', collection: 'dashboard_e2e' });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const address = server.address();
@@ -52,6 +52,18 @@ describe.skipIf(!!SKIP)('dashboard in headless Chromium', () => {
     await page.goto(url);
     await page.fill('#token', 'dashboard-test-token');
     await page.setInputFiles('#file', file);
+    // The preview: the first megabyte, a type per column, nothing written yet.
+    await page.waitForSelector('#previewTable tr.types th');
+    expect(await page.locator('#previewTable thead tr').first().locator('th').allTextContents()).toEqual(['sku', 'name', 'price']);
+    expect(await page.locator('#previewTable tr.types th').allTextContents()).toEqual(['string', 'string', 'int']);
+    expect(await page.locator('#previewTable tbody tr').count()).toBe(10);
+    expect(await page.locator('#previewTable tbody tr').first().locator('td').allTextContents()).toEqual(['s0', 'Product 0', '0']);
+    expect(await page.textContent('#previewNote')).toMatch(/delimiter ","/);
+    expect(await page.textContent('#previewNote')).toMatch(/100 rows sampled/);
+    expect(await db.collection('dashboard_e2e').countDocuments()).toBe(0);
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, 'dashboard-preview.png'), fullPage: true });
+    await page.click('#start');
     await page.waitForSelector('#run[data-state="done"]', { timeout: 120_000 });
 
     const shown = async (id: string) => Number((await page.textContent(`#${id}`))!.replaceAll(',', ''));

@@ -1,10 +1,12 @@
-// The dashboard: create an import, follow it over SSE, upload the file with XHR (for upload
+// The dashboard: preview the start of the file (a type per column), then create an import, follow it over SSE, upload the file with XHR (for upload
 // progress), and show what the server reports. Plain browser JavaScript, no build step.
 const IMPORTS = '/imports';
 const $ = (id) => document.getElementById(id);
 const mb = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
 const num = (n) => Number(n).toLocaleString('en');
 const MAX_FAILURE_ROWS = 100;
+const PREVIEW_BYTES = 1024 * 1024;
+const PREVIEW_ROWS_SHOWN = 10;
 
 let current = null;
 
@@ -85,9 +87,7 @@ async function start(file) {
   delete $('run').dataset.state;
   chart.points = [];
 
-  // The token travels as a same-site cookie, so EventSource (which cannot set headers) sends it
-  // too; the server refuses cross-site creates, uploads and cancels, so the cookie cannot be abused.
-  document.cookie = `anti_oom_token=${encodeURIComponent($('token').value)}; path=/; SameSite=Strict`;
+  setToken();
 
   // 1. Create the import first, so we know its id before a byte is uploaded.
   const created = await fetch(IMPORTS, { method: 'POST' });
@@ -125,6 +125,68 @@ async function start(file) {
   xhr.send(file);
 }
 
+// The token travels as a same-site cookie, so EventSource (which cannot set headers) sends it
+// too; the server refuses cross-site creates, uploads and cancels, so the cookie cannot be abused.
+function setToken() {
+  document.cookie = `anti_oom_token=${encodeURIComponent($('token').value)}; path=/; SameSite=Strict`;
+}
+
+function cell(row, tag, text) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  row.append(el);
+  return el;
+}
+
+// Before anything is written: send the first megabyte to the preview route and show what the
+// import would make of it, a type per column included. The import starts on "Start import".
+async function preview(file) {
+  current?.events?.close();
+  current = null;
+  $('run').hidden = true;
+  $('preview').hidden = false;
+  $('previewTitle').textContent = `Preview of ${file.name} (${mb(file.size)})`;
+  const table = $('previewTable');
+  table.tHead.replaceChildren();
+  table.tBodies[0].replaceChildren();
+  $('previewNote').textContent = 'reading the start of the file…';
+  $('start').onclick = () => {
+    $('preview').hidden = true;
+    start(file);
+  };
+  setToken();
+  const compressed = file.name.endsWith('.gz');
+  if (compressed) {
+    // A cut gzip stream is not valid gzip: compressed files go straight to the import.
+    $('previewNote').textContent = 'No preview for a compressed file.';
+    return;
+  }
+  const reply = await fetch(`${IMPORTS}/preview`, { method: 'POST', headers: { 'Content-Type': 'text/csv' }, body: file.slice(0, PREVIEW_BYTES) });
+  const p = await reply.json();
+  if (!reply.ok) {
+    $('previewNote').textContent = `Preview refused: ${p.error?.code ?? reply.status} ${p.error?.message ?? ''}`;
+    return;
+  }
+  const notes = [`encoding ${p.encoding ?? '—'} (${p.encodingSource})`, `delimiter ${JSON.stringify(p.delimiter ?? '')}`, `${num(p.rows.length)} rows sampled${p.complete ? ' (the whole file)' : ''}`];
+  if (p.failures.length) notes.push(`${num(p.failures.length)} of them would fail (first: line ${p.failures[0].line}, ${p.failures[0].code})`);
+  if (p.error) notes.push(`the import would stop: ${p.error.code} ${p.error.message}`);
+  $('previewNote').textContent = notes.join(' · ');
+  const names = table.tHead.insertRow();
+  const types = table.tHead.insertRow();
+  types.className = 'types';
+  for (const column of p.columns) {
+    cell(names, 'th', column.name);
+    const fit = column.candidates.find((c) => c.type === column.type);
+    const th = cell(types, 'th', column.type);
+    th.dataset.type = column.type;
+    th.title = fit ? `${Math.round(fit.share * 100)}% of sampled values fit` : 'no narrower type fits every value';
+  }
+  for (const row of p.rows.slice(0, PREVIEW_ROWS_SHOWN)) {
+    const tr = table.tBodies[0].insertRow();
+    for (const column of p.columns) tr.insertCell().textContent = row.values[column.name] ?? '';
+  }
+}
+
 function failRequest(body) {
   $('state').textContent = `refused: ${body.error?.code ?? 'error'}`;
   $('report').textContent = JSON.stringify(body, null, 2);
@@ -138,7 +200,7 @@ $('cancel').addEventListener('click', async () => {
 
 $('file').addEventListener('change', (e) => {
   const file = e.target.files[0];
-  if (file) start(file);
+  if (file) preview(file);
 });
 const drop = $('drop');
 drop.addEventListener('dragover', (e) => {
@@ -150,5 +212,5 @@ drop.addEventListener('drop', (e) => {
   e.preventDefault();
   drop.classList.remove('over');
   const file = e.dataTransfer.files[0];
-  if (file) start(file);
+  if (file) preview(file);
 });

@@ -51,6 +51,34 @@ const created = {
   },
 } as const;
 const status = { type: 'object', additionalProperties: true, properties: { id: { type: 'string' }, state: { type: 'string' } } } as const;
+const strings = { type: 'array', items: { type: 'string' } } as const;
+const preview = {
+  type: 'object',
+  properties: {
+    encoding: { type: 'string' },
+    encodingSource: { type: 'string', enum: ['bom', 'valid-utf8', 'fallback', 'option'] },
+    delimiter: { type: 'string' },
+    header: strings,
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, line: { type: 'integer' } } },
+    rows: { type: 'array', items: { type: 'object', properties: { line: { type: 'integer' }, values: { type: 'object', additionalProperties: { type: 'string' } } } } },
+    failures: { type: 'array', items: { type: 'object', properties: { line: { type: 'integer' }, code: { type: 'string' }, message: { type: 'string' }, column: { type: 'string' } } } },
+    columns: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          type: { type: 'string' },
+          sampled: { type: 'integer' },
+          empty: { type: 'integer' },
+          candidates: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' }, share: { type: 'number' }, misfits: strings } } },
+        },
+      },
+    },
+    bytesRead: { type: 'integer' },
+    complete: { type: 'boolean' },
+  },
+} as const;
 const sse = { description: 'Server-Sent Events: progress, rowFailure, done', content: { 'text/event-stream': { schema: { type: 'string' } } } } as const;
 
 /** An answer that is an error, thrown so Fastify's error handling (onError hooks, logging) sees it. */
@@ -115,6 +143,15 @@ const routesPlugin: FastifyPluginAsync<IngestRouteOptions<FastifyRequest>> = asy
       response: { 200: report, 201: created, ...errors },
     },
     handler: (request, reply) => answer(request, reply, ''),
+  });
+  app.post('/preview', {
+    schema: {
+      summary: 'What an import would make of the start of a file: encoding, delimiter, header, first rows, a type per column. Writes nothing.',
+      querystring: fieldsQuery,
+      body: { content: bodyContent },
+      response: { 200: preview, ...errors },
+    },
+    handler: (request, reply) => answer(request, reply, '/preview'),
   });
   app.put('/:id', {
     schema: { summary: 'Upload the file into a waiting import', params: idParams, querystring: fieldsQuery, body: { content: bodyContent }, response: { 200: report, ...errors } },

@@ -105,7 +105,10 @@ describe('fastify plugin: native', () => {
     await app.register(antiOom, { prefix: '/imports', authorize: () => true, pipeline: noSink });
     await app.ready();
     const spec = app.swagger() as { paths: Record<string, Record<string, any>> };
-    expect(Object.keys(spec.paths).sort()).toEqual(['/imports/', '/imports/{id}', '/imports/{id}/events']);
+    expect(Object.keys(spec.paths).sort()).toEqual(['/imports/', '/imports/preview', '/imports/{id}', '/imports/{id}/events']);
+    expect(Object.keys(spec.paths['/imports/preview']!.post.responses['200'].content['application/json'].schema.properties)).toEqual(
+      expect.arrayContaining(['encoding', 'delimiter', 'header', 'rows', 'columns', 'complete']),
+    );
     expect(Object.keys(spec.paths['/imports/']!)).toEqual(['post']);
     expect(Object.keys(spec.paths['/imports/{id}']!).sort()).toEqual(['delete', 'get', 'put']);
     expect(Object.keys(spec.paths['/imports/']!.post.requestBody.content)).toEqual(expect.arrayContaining(['text/csv', 'multipart/form-data', 'application/gzip']));

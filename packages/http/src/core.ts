@@ -23,6 +23,7 @@ export interface IngestRoutes<Req> {
 }
 
 function hasBody(req: IngestRequest<unknown>): boolean {
+  if (req.hasBody !== undefined) return req.hasBody;
   const length = header(req, 'content-length');
   return header(req, 'transfer-encoding') !== undefined || (length !== undefined && length !== '0');
 }
@@ -71,6 +72,12 @@ export function createIngestRoutes<Req>(options: IngestRouteOptions<Req>): Inges
     return json(201, { id: entry.id, state: entry.state, links: urls }, { Location: urls.status });
   }
 
+  async function preview(req: IngestRequest<Req>): Promise<IngestResult> {
+    const refused = await guard(req, o, 'preview');
+    if (refused) return fail(refused.error, undefined, refused.headers);
+    return uploads.preview(req, owner(req).key);
+  }
+
   async function onImport(req: IngestRequest<Req>, name: 'upload' | 'status' | 'events' | 'cancel', entry: ImportEntry): Promise<IngestResult> {
     const action = name === 'status' || name === 'events' ? 'watch' : name;
     const refused = await guard(req, o, action, entry);
@@ -113,6 +120,7 @@ export function createIngestRoutes<Req>(options: IngestRouteOptions<Req>): Inges
     const route = matchRoute(req.method, req.path);
     if (!route) return undefined;
     if (route.name === 'create') return create(req);
+    if (route.name === 'preview') return preview(req);
     const entry = UUID.test(route.id) ? registry.get(route.id) : undefined;
     if (!entry) throw new IngestError(IngestErrorCode.E_NOT_FOUND, 'No import with this id. It may have expired.');
     return onImport(req, route.name, entry);

@@ -25,13 +25,14 @@ export interface IngestHandler {
  * | `GET {prefix}/:id` | `watch` | `{ id, state, snapshot }` while running, `{ id, state, report }` once ended |
  * | `GET {prefix}/:id/events` | `watch` | Server-Sent Events: `progress`, `rowFailure`, `done` |
  * | `DELETE {prefix}/:id` | `cancel` | cancels a running or waiting import |
+ * | `POST {prefix}/preview` | `preview` | reads the first bytes of a file (at most `limits.maxPreviewBytes`) and answers with what an import would make of it (`previewCsv`'s result); writes nothing |
  *
  * A browser that wants to watch its own upload creates the import first, opens the event stream,
  * then uploads. Bodies are `text/csv` (optionally `Content-Encoding: gzip`), `application/gzip`, or
  * `multipart/form-data` with one file (text fields before it reach the `pipeline` callback).
  *
- * `authorize` is required; creating, uploading and cancelling are refused across sites; see
- * docs/security.md.
+ * `authorize` is required; creating, uploading, cancelling and previewing are refused across sites;
+ * see docs/security.md. For Fetch API runtimes (Hono, Next.js, Bun, Deno), see `createFetchHandler`.
  *
  * @example
  * ```ts

@@ -7,6 +7,8 @@
  */
 export { createIngestHandler } from './handler.js';
 export type { IngestHandler } from './handler.js';
+export { createFetchHandler } from './fetch.js';
+export type { FetchConnectionInfo, FetchHandler, FetchHandlerOptions } from './fetch.js';
 export type {
   AuthorizeResult,
   HttpLogger,

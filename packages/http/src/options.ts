@@ -4,9 +4,11 @@ import { invalidOption, numberOption, type IngestPipelineOptions } from '@anti-o
 /**
  * What a request asks to do; `authorize` sees it. `create` makes a new import (with or without its
  * upload: a `POST` with a body is `create` and nothing else), `upload` sends the file into a
- * waiting import, `watch` reads its status or follows its events, `cancel` stops it.
+ * waiting import, `watch` reads its status or follows its events, `cancel` stops it, `preview`
+ * reads the start of a file and says what an import would make of it (it writes nothing, but it
+ * reads the client's bytes and runs your `pipeline` callback, so it is asked separately).
  */
-export type IngestAction = 'create' | 'upload' | 'watch' | 'cancel';
+export type IngestAction = 'create' | 'upload' | 'watch' | 'cancel' | 'preview';
 
 /** An import as `authorize` sees it. */
 export interface ImportInfo {
@@ -107,6 +109,16 @@ export interface IngestLimits {
    * @defaultValue `1024`
    */
   idleMinBytes?: number;
+  /**
+   * Bytes of the body `POST {prefix}/preview` reads (decompressed); the rest of the body is not read.
+   * @defaultValue `1048576` (1 MiB)
+   */
+  maxPreviewBytes?: number;
+  /**
+   * Rows the preview parses, returns and infers types from.
+   * @defaultValue `100`
+   */
+  maxPreviewRows?: number;
 }
 
 /** @internal */
@@ -299,6 +311,8 @@ export function normalizeRouteOptions<Req>(options: IngestRouteOptions<Req>): No
       maxWatchers: numberOption('limits.maxWatchers', l.maxWatchers, 1000, count),
       idleTimeoutMs: numberOption('limits.idleTimeoutMs', l.idleTimeoutMs, 30_000, ms),
       idleMinBytes: numberOption('limits.idleMinBytes', l.idleMinBytes, 1024, count),
+      maxPreviewBytes: numberOption('limits.maxPreviewBytes', l.maxPreviewBytes, 1024 * 1024, count),
+      maxPreviewRows: numberOption('limits.maxPreviewRows', l.maxPreviewRows, 100, count),
     },
     maxImports: numberOption('maxImports', options.maxImports, 1000, count),
     keepEndedMs: numberOption('keepEndedMs', options.keepEndedMs, 3_600_000, ms),

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 
 /**
  * A request as the import routes see it, whatever the framework: the node:http, Express and
- * Fastify adapters build one from their own request (a fetch handler could from a `Request`).
+ * Fastify adapters build one from their own request (and the fetch handler from a `Request`).
  * `Req` is the framework's request, passed untouched to `authorize`, `owner` and `pipeline`.
  */
 export interface IngestRequest<Req> {
@@ -14,6 +14,11 @@ export interface IngestRequest<Req> {
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The body's bytes; read only by an upload. */
   body: () => Readable;
+  /**
+   * Whether the request has a body. Absent: from `Content-Length` and `Transfer-Encoding` (a
+   * fetch `Request` built by hand has a body and neither header).
+   */
+  hasBody?: boolean;
   /** The framework's request, for the callbacks. */
   context: Req;
   /** The peer's address (for per-client quotas when there is no `owner`). */

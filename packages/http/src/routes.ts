@@ -1,5 +1,5 @@
 /** The routes, by what they do. @internal */
-export type Route = { name: 'create' } | { name: 'upload' | 'status' | 'events' | 'cancel'; id: string };
+export type Route = { name: 'create' } | { name: 'preview' } | { name: 'upload' | 'status' | 'events' | 'cancel'; id: string };
 
 /** @internal */
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -16,6 +16,8 @@ export function matchRoute(method: string, path: string): Route | undefined {
   const [id, sub] = parts as [string, string | undefined];
   if (parts.length === 2 && sub === 'events') return method === 'GET' ? { name: 'events', id } : undefined;
   if (parts.length !== 1) return undefined;
+  // Not an id (ids are UUIDs), so it cannot shadow an import's routes.
+  if (id === 'preview') return method === 'POST' ? { name: 'preview' } : undefined;
   switch (method) {
     case 'GET':
       return { name: 'status', id };

@@ -27,7 +27,7 @@ export interface SseStreamOptions {
 
 /**
  * The frames of one SSE response, as a Readable any framework can send (node:http pipes it, Fastify
- * sends it, a fetch handler would wrap it with `Readable.toWeb`). It respects backpressure: when
+ * sends it, the fetch handler wraps it in a pulling `ReadableStream`). It respects backpressure: when
  * `push()` says the consumer is full nothing more is pushed until it reads again; meanwhile
  * progress is coalesced to the latest snapshot, failures queue (they are capped upstream), and
  * `done` goes out last, then the stream ends. Ids strictly increase: a failure never waits behind

@@ -19,6 +19,12 @@ export interface OpenedUpload {
   /** The CSV bytes, decompressed, with the size limits applied. */
   file: Readable;
   filename: string | undefined;
+  /**
+   * Settles once the size-limit stages have let go of the body (after the file ended, or after a
+   * reader stopped early and the body was unpiped and paused). An early answer waits for it, so
+   * the renderer's drain of the rest is not paused again behind its back.
+   */
+  released: Promise<void>;
 }
 
 function mediaType(header: string | undefined): string {
@@ -104,7 +110,9 @@ function bombGuard(limits: NormalizedLimits, compressed: { bytes: number }): Tra
  * in the pipeline, so a limit error never destroys the request: the socket must live to carry
  * the 413.
  */
-function decode(source: Readable, gzip: boolean, limits: NormalizedLimits, maxBytes: number): Readable {
+function decode(source: Readable, gzip: boolean, limits: NormalizedLimits, maxBytes: number): { file: Readable; released: Promise<void> } {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
   const compressed = { bytes: 0 };
   const first = byteLimit(maxBytes, 'upload', compressed);
   const stages: (Transform | PassThrough)[] = [first];
@@ -114,6 +122,7 @@ function decode(source: Readable, gzip: boolean, limits: NormalizedLimits, maxBy
   }
   const out = new PassThrough();
   pipeline([...stages, out], (err) => {
+    release();
     if (!err) return;
     source.unpipe(first);
     source.pause();
@@ -126,7 +135,7 @@ function decode(source: Readable, gzip: boolean, limits: NormalizedLimits, maxBy
   });
   source.on('error', (err) => first.destroy(err));
   source.pipe(first);
-  return out;
+  return { file: out, released };
 }
 
 function isGzipFile(filename: string | undefined, mimeType: string): boolean {
@@ -148,7 +157,7 @@ export function openUpload(
   limits: NormalizedLimits,
 ): Promise<OpenedUpload> {
   if (kind.kind === 'raw') {
-    return Promise.resolve({ fields: Object.fromEntries(query), file: decode(req, kind.gzip, limits, limits.maxFileBytes), filename: undefined });
+    return Promise.resolve({ fields: Object.fromEntries(query), ...decode(req, kind.gzip, limits, limits.maxFileBytes), filename: undefined });
   }
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
@@ -187,7 +196,7 @@ export function openUpload(
         stream.destroy(new IngestError(IngestErrorCode.E_FILE_TOO_LARGE, `The file is larger than the limit of ${limits.maxFileBytes} bytes.`, { limit: limits.maxFileBytes })),
       );
       parser.on('error', (err) => stream.destroy(err as Error));
-      resolve({ fields, file: decode(stream, isGzipFile(info.filename, info.mimeType), limits, Infinity), filename: info.filename });
+      resolve({ fields, ...decode(stream, isGzipFile(info.filename, info.mimeType), limits, Infinity), filename: info.filename });
     });
     parser.on('error', (err) => {
       if (!opened) reject(new IngestError(IngestErrorCode.E_BAD_REQUEST, `The multipart body cannot be read: ${(err as Error).message}`));

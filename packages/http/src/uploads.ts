@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import { createIngestPipeline, IngestError, IngestErrorCode } from '@anti-oom/core';
+import { createIngestPipeline, IngestError, IngestErrorCode, previewCsv, type CsvPreview, type IngestLogger } from '@anti-oom/core';
 import { idleGuard } from './idle.js';
-import type { NormalizedRouteOptions } from './options.js';
+import type { HttpLogger, NormalizedRouteOptions } from './options.js';
 import { errorResult, forClient, json } from './present.js';
 import type { ImportEntry, ImportRegistry } from './registry.js';
 import type { IngestRequest, IngestResult } from './request.js';
@@ -39,19 +39,38 @@ export class Uploads<Req> {
     return errorResult(new IngestError(IngestErrorCode.E_TOO_MANY_IMPORTS, message), { logger: this.o.logger, view: this.o, headers: { 'Retry-After': String(this.o.retryAfterSeconds) } });
   }
 
+  /** The 429 for `key` when there is no slot for it, else undefined. */
+  #refuse(key: string): IngestResult | undefined {
+    const o = this.o;
+    if (this.closing) return this.#busy('The server is shutting down.');
+    if (this.#active >= o.limits.maxConcurrentImports) return this.#busy(`${o.limits.maxConcurrentImports} imports are running already. Retry in a few seconds.`);
+    const mine = this.#perKey.get(key) ?? 0;
+    if (mine >= o.limits.maxRunningPerOwner) return this.#busy(`You have ${mine} imports running already; wait for one to end.`);
+    return undefined;
+  }
+
+  #take(key: string): void {
+    this.#active++;
+    this.#perKey.set(key, (this.#perKey.get(key) ?? 0) + 1);
+  }
+
+  #give(key: string): void {
+    this.#active--;
+    const left = (this.#perKey.get(key) ?? 1) - 1;
+    if (left === 0) this.#perKey.delete(key);
+    else this.#perKey.set(key, left);
+  }
+
   /**
    * Uploads into `entry`, or into a new import created for this request (a `POST` with a body).
    * Resolves with the answer: the report, or the error with the partial report.
    */
   async run(req: IngestRequest<Req>, key: string, owner: string | undefined, entry: ImportEntry | undefined): Promise<IngestResult> {
     const o = this.o;
-    if (this.closing) return this.#busy('The server is shutting down.');
-    if (this.#active >= o.limits.maxConcurrentImports) return this.#busy(`${o.limits.maxConcurrentImports} imports are running already. Retry in a few seconds.`);
-    const mine = this.#perKey.get(key) ?? 0;
-    if (mine >= o.limits.maxRunningPerOwner) return this.#busy(`You have ${mine} imports running already; wait for one to end.`);
+    const refused = this.#refuse(key);
+    if (refused) return refused;
     const kind = classifyUpload(req.headers);
-    this.#active++;
-    this.#perKey.set(key, mine + 1);
+    this.#take(key);
     const claimed = entry;
     if (claimed) claimed.claimed = true;
     let target: ImportEntry | undefined = entry;
@@ -65,6 +84,8 @@ export class Uploads<Req> {
       if (target.state !== 'pending') throw new IngestError(IngestErrorCode.E_CONFLICT, 'This import has started already; create a new one.');
       const pipeline = createIngestPipeline({
         ...perRequest,
+        // The handler's logger, when it logs at every level (pino does): the pipeline logs through a child with `importId` bound.
+        ...(perRequest.logger === undefined && isFullLogger(o.logger) ? { logger: o.logger } : {}),
         csv: { maxRecordBytes: o.limits.maxRecordBytes, maxColumns: o.limits.maxColumns, ...perRequest.csv },
         maxInputBytes: Math.min(perRequest.maxInputBytes ?? Infinity, o.limits.maxDecompressedBytes),
         id: target.id,
@@ -75,14 +96,58 @@ export class Uploads<Req> {
       const report = await pipeline.run(source);
       return json(200, forClient(report, o), headers);
     } catch (err) {
-      return errorResult(err, { logger: o.logger, view: o, importId: target?.id, headers });
+      return errorResult(err, { logger: target ? importLogger(o.logger, target.id) : o.logger, view: o, importId: target?.id, headers });
     } finally {
-      this.#active--;
-      const left = (this.#perKey.get(key) ?? 1) - 1;
-      if (left === 0) this.#perKey.delete(key);
-      else this.#perKey.set(key, left);
+      this.#give(key);
       // An upload that never started leaves its import waiting, and evictable, again.
       if (claimed && claimed.state === 'pending') claimed.claimed = false;
     }
   }
+
+  /**
+   * `POST {prefix}/preview`: reads the start of the body (at most `maxPreviewBytes` once
+   * decompressed, then stops reading) with the CSV options the `pipeline` callback gives for this
+   * request, and answers with what an import would see. It holds an import slot while it reads, so
+   * previews count in the same quotas as imports; it writes nothing.
+   */
+  async preview(req: IngestRequest<Req>, key: string): Promise<IngestResult> {
+    const o = this.o;
+    const refused = this.#refuse(key);
+    if (refused) return refused;
+    const kind = classifyUpload(req.headers);
+    this.#take(key);
+    try {
+      const opened = await withDeadline(openUpload(req.body(), req.query, req.headers, kind, o.fileField, o.limits), o.limits.idleTimeoutMs);
+      const perRequest = await o.pipeline(req.context, opened.fields);
+      const source = Readable.from(idleGuard(opened.file, o.limits.idleTimeoutMs, o.limits.idleMinBytes), { objectMode: false, highWaterMark: 64 * 1024 });
+      const preview = await previewCsv(source, {
+        maxBytes: o.limits.maxPreviewBytes,
+        maxRows: o.limits.maxPreviewRows,
+        csv: { maxRecordBytes: o.limits.maxRecordBytes, maxColumns: o.limits.maxColumns, ...perRequest.csv },
+      });
+      await opened.released;
+      return json(200, previewForClient(preview));
+    } catch (err) {
+      return errorResult(err, { logger: o.logger, view: o });
+    } finally {
+      this.#give(key);
+    }
+  }
+}
+
+/** A logger the pipeline can use too (pino, bunyan, ...): one with `debug` and `info` as well. */
+function isFullLogger(logger: HttpLogger): logger is HttpLogger & IngestLogger {
+  const l = logger as Partial<IngestLogger>;
+  return typeof l.info === 'function' && typeof l.debug === 'function';
+}
+
+/** The handler's logger for one import: a child with `importId` bound when it has `child`. @internal */
+export function importLogger(logger: HttpLogger, importId: string): HttpLogger {
+  const child = (logger as { child?: (bindings: Record<string, unknown>) => HttpLogger }).child;
+  return typeof child === 'function' ? child.call(logger, { importId }) : logger;
+}
+
+/** What a client sees of a preview: what previewCsv found, less any database detail of a failure. */
+function previewForClient(preview: CsvPreview): CsvPreview {
+  return { ...preview, failures: preview.failures.map(({ detail: _detail, ...failure }) => failure) };
 }

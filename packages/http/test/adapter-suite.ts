@@ -382,6 +382,66 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(await collection.countDocuments()).toBe(0);
     });
 
+    it('POST /preview: the first bytes of an upload give encoding, delimiter, header, rows and a type per column; nothing is written', async () => {
+      const { base, collection } = await serve();
+      const csv = 'sku;price;active;since\n00123;1,5;yes;2024-01-31\n00124;2;no;2024-02-01\n';
+      const raw = await send(`${base}/preview`, { headers: { 'Content-Type': 'text/csv' }, body: csv });
+      expect(raw.status).toBe(200);
+      expect(raw.body).toMatchObject({ encoding: 'utf8', encodingSource: 'valid-utf8', delimiter: ';', header: ['sku', 'price', 'active', 'since'], complete: true, failures: [] });
+      expect(raw.body.rows[0]).toEqual({ line: 2, values: { sku: '00123', price: '1,5', active: 'yes', since: '2024-01-31' } });
+      expect(Object.fromEntries(raw.body.columns.map((c: { name: string; type: string }) => [c.name, c.type]))).toEqual({ sku: 'string', price: 'string', active: 'boolean', since: 'date' });
+      const form = multipart({ note: 'x' }, { filename: 'p.csv.gz', type: 'application/gzip', content: gzipSync('a,b\n1,x\n2,y\n') });
+      const part = await send(`${base}/preview`, { headers: { 'Content-Type': form.contentType }, body: form.body });
+      expect(part.status).toBe(200);
+      expect(part.body.columns.map((c: { type: string }) => c.type)).toEqual(['int', 'string']);
+      const hostile = await send(`${base}/preview`, { headers: { 'Content-Type': 'text/csv' }, body: 'sku,$where\nA,1\n' });
+      expect(hostile.status).toBe(200);
+      expect(hostile.body.error).toMatchObject({ code: 'E_HEADER_INVALID', message: expect.stringMatching(/\$where/) });
+      expect(await collection.countDocuments()).toBe(0);
+    });
+
+    it('POST /preview reads at most maxPreviewBytes of a large body and answers; the csv options of the pipeline callback apply', async () => {
+      const { base } = await serve({ limits: { maxPreviewBytes: 4096, maxPreviewRows: 20 }, pipeline: () => ({ sink: mongoSink(fresh()), csv: { delimiter: '|' } }) });
+      const reply = await send(`${base}/preview`, { headers: { 'Content-Type': 'text/csv' }, body: csvRows(5000, { header: 'sku|n\n', row: (i) => `s${i}|${i}\n` }) });
+      expect(reply.status).toBe(200);
+      expect(reply.body).toMatchObject({ delimiter: '|', header: ['sku', 'n'], complete: false });
+      expect(reply.body.bytesRead).toBeLessThanOrEqual(4096);
+      expect(reply.body.rows).toHaveLength(20);
+      expect(reply.body.columns[1]).toMatchObject({ name: 'n', type: 'int', sampled: 20 });
+      // The server goes on serving.
+      expect((await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'sku\nA\n' })).status).toBe(200);
+    });
+
+    it("POST /preview is the action 'preview' for authorize, refused across sites, and 415 for a body that is no CSV", async () => {
+      const asked: string[] = [];
+      const { base } = await serve({
+        authorize: (req, action) => {
+          asked.push(action);
+          return req.headers.authorization === 'Bearer ok' ? true : { status: 401 };
+        },
+      });
+      const ok = { Authorization: 'Bearer ok', 'Content-Type': 'text/csv' };
+      expect((await send(`${base}/preview`, { headers: { 'Content-Type': 'text/csv' }, body: 'a\n1\n' })).status).toBe(401);
+      const cross = await send(`${base}/preview`, { headers: { ...ok, Origin: 'https://evil.example' }, body: 'a\n1\n' });
+      expect(cross.status).toBe(403);
+      expect(cross.body.error.code).toBe('E_CROSS_SITE');
+      expect((await send(`${base}/preview`, { headers: { ...ok, 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(415);
+      expect((await send(`${base}/preview`, { method: 'GET', headers: ok })).status).toBe(404);
+      expect(asked).toEqual(['preview', 'preview']);
+    });
+
+    it("types: 'infer' from the pipeline callback passes through: the report says which types were inferred", async () => {
+      const collection = fresh();
+      const { base } = await serve({ collection, pipeline: () => ({ sink: mongoSink(collection), types: 'infer' }) });
+      const reply = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: 'sku,qty\n00123,4\n00124,5\n' });
+      expect(reply.status).toBe(200);
+      expect(reply.body.inferredTypes).toEqual({ sku: 'string', qty: 'int' });
+      expect(await collection.find({}, { projection: { _id: 0 } }).sort({ sku: 1 }).toArray()).toEqual([
+        { sku: '00123', qty: 4 },
+        { sku: '00124', qty: 5 },
+      ]);
+    });
+
     it('404 for an unknown import, and 400 for a multipart body without the file', async () => {
       const { base } = await serve();
       expect((await send(`${base}/${randomUUID()}`, { method: 'GET' })).status).toBe(404);

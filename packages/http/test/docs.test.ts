@@ -17,8 +17,9 @@ describe('docs agree with the code', () => {
 
   it("the authorize actions in the docs are the ones the routes pass, creation included", () => {
     const row = options.split('\n').find((l) => l.startsWith('| `authorize('))!;
-    expect([...row.matchAll(/`(create|upload|watch|cancel)`/g)].map((m) => m[1])).toEqual(['create', 'upload', 'watch', 'cancel']);
+    expect([...row.matchAll(/`(create|upload|watch|cancel|preview)`/g)].map((m) => m[1])).toEqual(['create', 'upload', 'watch', 'cancel', 'preview']);
     expect(matchRoute('POST', '')).toEqual({ name: 'create' });
-    for (const action of ['create', 'upload', 'watch', 'cancel']) expect(security).toContain(`| \`${action}\` |`);
+    expect(matchRoute('POST', '/preview')).toEqual({ name: 'preview' });
+    for (const action of ['create', 'upload', 'watch', 'cancel', 'preview']) expect(security).toContain(`| \`${action}\` |`);
   });
 });
