@@ -91,6 +91,8 @@ export class ImportEntry extends EventEmitter<ImportEvents> {
   }
 
   #end(report: IngestReport): void {
+    // The report says everything from now on; the pipeline (its stages and buffers) can go.
+    this.pipeline = undefined;
     this.state = report.state as ImportState;
     this.report = report;
     this.snapshot = report;

@@ -290,7 +290,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
     });
 
     it('a client cutting the connection at 20 random byte offsets: each import ends aborted, balanced and matching the database; timers and heap come back', async () => {
-      const c = reliabilityCase({ area: 'abort', name: `a client cutting the connection at 20 random byte offsets (${adapter})`, checked: 'every import ends aborted and balanced; the database holds the sum of rowsWritten; active timers back to baseline; heap within 32 MB of baseline' });
+      const c = reliabilityCase({ area: 'abort', name: `a client cutting the connection at 20 random byte offsets (${adapter})`, checked: 'every import ends aborted and balanced; the database holds the sum of rowsWritten; active timers back to baseline; heap within 16 MB of baseline' });
       const { base, collection } = await serve();
       const origin = new URL(base).origin;
       const body = Buffer.from(`sku,name,price\n${Array.from({ length: 20_000 }, (_, i) => `c${i},n${i},${i}`).join('\n')}\n`);
@@ -321,7 +321,7 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       expect(await collection.countDocuments()).toBe(written);
       const { timers, timersBefore, heapGrowth } = await baseline.left();
       expect(timers).toBeLessThanOrEqual(timersBefore);
-      expect(heapGrowth).toBeLessThan(32 * 1024 * 1024);
+      expect(heapGrowth).toBeLessThan(16 * 1024 * 1024);
       c.outcome(`20 of 20 aborted and balanced; ${written.toLocaleString('en')} rows written in all = database; timers ${timers} ≤ ${timersBefore}; heap +${Math.max(0, Math.round(heapGrowth / 1048576))} MB`);
     });
 

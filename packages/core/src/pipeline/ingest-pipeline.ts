@@ -137,6 +137,10 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       await this.#session?.close(error === undefined);
       o.signal?.removeEventListener('abort', onUserAbort);
       if (heartbeat) clearInterval(heartbeat);
+      // The settings closure reaches the CSV reader and its buffers; an ended import that is kept
+      // (an HTTP registry keeps them for an hour) must not keep those alive.
+      const settings = this.#tracking.settings();
+      this.#tracking.settings = () => settings;
     }
     return this.#finish(error);
   }
