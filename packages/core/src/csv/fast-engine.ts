@@ -71,10 +71,9 @@ export class FastEngine implements CsvEngine {
         this.#ascii &&= ascii;
       }
     }
-    if (!end && this.#text.length < this.#rescanAt) {
-      if (this.#text.length > this.#max) throw this.#records.tooLarge(this.#line);
-      return;
-    }
+    // Skipping the rescan is only safe while the held text cannot yet be too large: past the
+    // limit it may hold complete records, and only the unfinished one may be judged by its size.
+    if (!end && this.#text.length < this.#rescanAt && this.#text.length <= this.#max) return;
     this.#scan(end);
   }
 
@@ -102,6 +101,8 @@ export class FastEngine implements CsvEngine {
       let breaks = 0;
       let terminated: boolean;
       let broken: Scanned['broken'];
+      // A line with nothing on it; a line holding only "" is a record with one empty field.
+      let blank = false;
       if (next.quote.from(pos) < eol) {
         const scanned = this.#scanQuoted(text, pos, end, next);
         if (scanned === undefined) break;
@@ -123,6 +124,7 @@ export class FastEngine implements CsvEngine {
           after = n;
           terminated = true;
         }
+        blank = eol === pos;
         // The fields, each sliced straight from the chunk at the delimiters found.
         fields = [];
         let from = pos;
@@ -141,7 +143,7 @@ export class FastEngine implements CsvEngine {
       offset += size;
       // The next record's line; at the end of input there is none, and both engines say line + 1.
       const nextLine = line + breaks + 1;
-      if (broken === undefined) records.record(fields, line, offset, nextLine);
+      if (broken === undefined) records.record(fields, line, offset, nextLine, blank);
       else records.broken(line, broken.code, broken.column, offset, nextLine);
       line += breaks + (terminated ? 1 : 0);
       pos = after;
@@ -151,8 +153,14 @@ export class FastEngine implements CsvEngine {
     this.#line = line;
     this.#offset = offset;
     this.#rescanAt = this.#text.length * 2;
-    // An unfinished record may not grow past the limit: memory stays bounded by it.
-    if (this.#text.length > this.#max) throw records.tooLarge(line);
+    // What is held now is the start of one unfinished record: once that alone passes the limit,
+    // the whole record will too, whatever chunks bring the rest. Memory stays bounded by it.
+    if (this.#text.length > 0 && this.#heldBytes() > this.#max) throw records.tooLarge(line);
+  }
+
+  /** UTF-8 bytes of the held text. */
+  #heldBytes(): number {
+    return this.#ascii ? this.#text.length : Buffer.byteLength(this.#text);
   }
 
   /**
