@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import iconv from 'iconv-lite';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCsvParser, IngestErrorCode, RowFailureCode, type CsvParserOptions, type CsvRecord, type RowFailure } from '../src/index.js';
-import { chunksOf } from './helpers.js';
+import { chunksOf, MemoryWriter } from './helpers.js';
 
 interface Parsed {
   records: CsvRecord[];
@@ -381,5 +381,36 @@ describe.each(['csv-parse', 'fast'] as const)('createCsvParser, %s engine', (nam
     parser.destroy();
     await new Promise((r) => parser.once('close', r));
     expect(parser.destroyed).toBe(true);
+  });
+});
+
+describe('the default engine', () => {
+  /** The engine the import reports in its start message, for these csv options. */
+  async function engineOf(csv: CsvParserOptions): Promise<string | undefined> {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const { createIngestPipeline, IngestChannel } = await import('../src/index.js');
+    let seen: string | undefined;
+    const listener = (m: unknown) => void (seen = (m as { settings: { engine: string } }).settings.engine);
+    subscribe(IngestChannel.importStart, listener);
+    try {
+      const report = await createIngestPipeline({ sink: new MemoryWriter(), csv, memory: false, ping: false }).run(['a,b\n1,2\n']);
+      expect(report.rowsWritten).toBe(1);
+    } finally {
+      unsubscribe(IngestChannel.importStart, listener);
+    }
+    return seen;
+  }
+
+  it("is 'fast'; trim, another escape or a longer quote pick 'csv-parse' by themselves; naming 'fast' with them is refused", async () => {
+    expect(await engineOf({})).toBe('fast');
+    expect(await engineOf({ trim: true })).toBe('csv-parse');
+    expect(await engineOf({ escape: '\\' })).toBe('csv-parse');
+    expect(await engineOf({ quote: "''" })).toBe('csv-parse');
+    expect(await engineOf({ engine: 'csv-parse' })).toBe('csv-parse');
+    expect(() => createCsvParser({ engine: 'fast', trim: true })).toThrow(/csv.trim/);
+    // Without naming an engine, trim works: csv-parse does it.
+    const records: CsvRecord[] = [];
+    await pipeline(Readable.from([Buffer.from('a, b\n 1 ,  2\n')]), createCsvParser({ trim: true }), new Writable({ objectMode: true, write: (r: CsvRecord, _e, cb) => (records.push(r), cb()) }));
+    expect(records.map((r) => r.row)).toEqual([{ a: '1', b: '2' }]);
   });
 });
