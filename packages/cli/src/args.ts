@@ -223,8 +223,8 @@ Input:
   -f, --fields <col,...>     column names, for a file without a header row
   --encoding <label>         "utf8" (default), "auto" (BOM or UTF-8, else windows-1252), or any
                              iconv-lite label such as latin1 or utf16le
-  --engine <csv-parse|fast>  the CSV tokenizer: csv-parse (default), or fast: several times faster,
-                             same records, line numbers and failures
+  --engine <fast|csv-parse>  the CSV tokenizer: fast (default), or csv-parse (opt-in, several times
+                             slower): same records, line numbers and failures
   --types <col:type,...>     convert columns: string, number, int, boolean, date, objectId, json
                              (an empty value becomes null; a value that does not convert fails the row);
                              --types infer chooses them from the first 1,000 rows (see anti-oom preview)

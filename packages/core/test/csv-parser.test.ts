@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import iconv from 'iconv-lite';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCsvParser, IngestErrorCode, RowFailureCode, type CsvParserOptions, type CsvRecord, type RowFailure } from '../src/index.js';
-import { chunksOf } from './helpers.js';
+import { chunksOf, MemoryWriter } from './helpers.js';
 
 interface Parsed {
   records: CsvRecord[];
@@ -118,6 +118,76 @@ describe.each(['csv-parse', 'fast'] as const)('createCsvParser, %s engine', (nam
         context: { line: 3, limit: 1000 },
       });
     }
+  });
+
+  it('reads a line holding only "" as a record with one empty field, not as a blank line', async () => {
+    // Two columns: the one empty field is a column-count failure, at every line end and at the end of input.
+    const p = await parseEverySplit('a,b\n""\n1,2\n""\r\n\n""');
+    expect(rows(p)).toEqual([[3, { a: '1', b: '2' }]]);
+    expect(p.failures.map((f) => [f.line, f.code])).toEqual([
+      [2, RowFailureCode.E_COLUMN_COUNT],
+      [4, RowFailureCode.E_COLUMN_COUNT],
+      [6, RowFailureCode.E_COLUMN_COUNT],
+    ]);
+    expect(p.skipped).toEqual([5]);
+    // One column: a row whose value is the empty string.
+    const one = await parseEverySplit('a\n""\n\nx\n');
+    expect(rows(one)).toEqual([
+      [2, { a: '' }],
+      [4, { a: 'x' }],
+    ]);
+    expect(one.skipped).toEqual([3]);
+  });
+
+  it('measures maxRecordBytes as the bytes of the record in the file, line end included, whatever the chunks', async () => {
+    // `1,"xx"\n` is 7 bytes: within a limit of 8 however the input is cut (the issue's reproduction).
+    const ok = await parse(['a,b\n1', ',"xx"', '\n2,3\n'].map((t) => Buffer.from(t)), { maxRecordBytes: 8 });
+    expect(rows(ok)).toEqual([
+      [2, { a: '1', b: 'xx' }],
+      [3, { a: '2', b: '3' }],
+    ]);
+    expect(rows(await parseEverySplit('a,b\n1,"xx"\n2,3\n', { maxRecordBytes: 8 }))).toEqual(rows(ok));
+    // Delimiters, quotes and the line end count: `1,"xxx"\r\n` is 9 bytes, one past a limit of 8.
+    for (const size of [1, 2, 5, 64]) {
+      await expect(parse(chunksOf('a,b\n1,"xx"\n1,"xxx"\r\n2,3\n', size), { maxRecordBytes: 8 })).rejects.toMatchObject({
+        code: IngestErrorCode.E_ROW_TOO_LARGE,
+        context: { line: 3, limit: 8 },
+      });
+    }
+    // Multi-byte characters count in UTF-8 bytes: `é,é\n` is 6 bytes.
+    expect(rows(await parseEverySplit('a,b\né,é\n', { maxRecordBytes: 6 }))).toEqual([[2, { a: 'é', b: 'é' }]]);
+    await expect(parse([Buffer.from('a,b\né,é\n')], { maxRecordBytes: 5 })).rejects.toMatchObject({ code: IngestErrorCode.E_ROW_TOO_LARGE });
+  });
+
+  it('decides maxRecordBytes the same at 64 KB and 100 KB chunks: a 1 MB quoted record followed by 20,000 rows', async () => {
+    const big = 'x'.repeat(1024 * 1024 - 16);
+    let csv = `k,v\n1,"${big}"\n`;
+    for (let i = 0; i < 20_000; i++) csv += `${i},y\n`;
+    const bytes = Buffer.from(csv);
+    for (const size of [64 * 1024, 100 * 1024]) {
+      const p = await parse(chunksOf(bytes, size));
+      expect(p.failures, `chunks of ${size}`).toEqual([]);
+      expect(p.records.length, `chunks of ${size}`).toBe(20_001);
+    }
+  });
+
+  it('emits the header event when csv.columns gives the names, as when the file does', async () => {
+    const seen: (readonly string[])[] = [];
+    const parser = createCsvParser({ engine, columns: ['a', 'b'], onHeader: (c) => seen.push(c) });
+    const events: (readonly string[])[] = [];
+    parser.on('header', (c: readonly string[]) => events.push(c));
+    const records: CsvRecord[] = [];
+    await pipeline(Readable.from([Buffer.from('1,2\n3,4\n')]), parser, new Writable({ objectMode: true, write: (r: CsvRecord, _e, cb) => (records.push(r), cb()) }));
+    expect(seen).toEqual([['a', 'b']]);
+    expect(events).toEqual([['a', 'b']]);
+    expect(records.map((r) => r.row)).toEqual([{ a: '1', b: '2' }, { a: '3', b: '4' }]);
+    // Also for an input with no rows at all, and once only when the file gives the header.
+    const empty: (readonly string[])[] = [];
+    await pipeline(Readable.from([Buffer.from('')]), createCsvParser({ engine, columns: ['a'], onHeader: (c) => empty.push(c) }), new Writable({ objectMode: true, write: (_r, _e, cb) => cb() }));
+    expect(empty).toEqual([['a']]);
+    const once: (readonly string[])[] = [];
+    await pipeline(Readable.from([Buffer.from('\nx,y\n1,2\n')]), createCsvParser({ engine, onHeader: (c) => once.push(c) }), new Writable({ objectMode: true, write: (_r, _e, cb) => cb() }));
+    expect(once).toEqual([['x', 'y']]);
   });
 
   it.each([
@@ -311,5 +381,36 @@ describe.each(['csv-parse', 'fast'] as const)('createCsvParser, %s engine', (nam
     parser.destroy();
     await new Promise((r) => parser.once('close', r));
     expect(parser.destroyed).toBe(true);
+  });
+});
+
+describe('the default engine', () => {
+  /** The engine the import reports in its start message, for these csv options. */
+  async function engineOf(csv: CsvParserOptions): Promise<string | undefined> {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const { createIngestPipeline, IngestChannel } = await import('../src/index.js');
+    let seen: string | undefined;
+    const listener = (m: unknown) => void (seen = (m as { settings: { engine: string } }).settings.engine);
+    subscribe(IngestChannel.importStart, listener);
+    try {
+      const report = await createIngestPipeline({ sink: new MemoryWriter(), csv, memory: false, ping: false }).run(['a,b\n1,2\n']);
+      expect(report.rowsWritten).toBe(1);
+    } finally {
+      unsubscribe(IngestChannel.importStart, listener);
+    }
+    return seen;
+  }
+
+  it("is 'fast'; trim, another escape or a longer quote pick 'csv-parse' by themselves; naming 'fast' with them is refused", async () => {
+    expect(await engineOf({})).toBe('fast');
+    expect(await engineOf({ trim: true })).toBe('csv-parse');
+    expect(await engineOf({ escape: '\\' })).toBe('csv-parse');
+    expect(await engineOf({ quote: "''" })).toBe('csv-parse');
+    expect(await engineOf({ engine: 'csv-parse' })).toBe('csv-parse');
+    expect(() => createCsvParser({ engine: 'fast', trim: true })).toThrow(/csv.trim/);
+    // Without naming an engine, trim works: csv-parse does it.
+    const records: CsvRecord[] = [];
+    await pipeline(Readable.from([Buffer.from('a, b\n 1 ,  2\n')]), createCsvParser({ trim: true }), new Writable({ objectMode: true, write: (r: CsvRecord, _e, cb) => (records.push(r), cb()) }));
+    expect(records.map((r) => r.row)).toEqual([{ a: '1', b: '2' }]);
   });
 });

@@ -60,7 +60,7 @@ describe('diagnostics channels', () => {
     expectBalanced(report);
     expect(report).toMatchObject({ rowsWritten: 17, rowsFailed: 3, rowsSkipped: 1 });
     expect(m[IngestChannel.importStart]).toEqual([
-      { importId: 'obs-import', startedAt: expect.any(Number), settings: { batchSize: 5, concurrency: 2, engine: 'csv-parse', types: 'given' } },
+      { importId: 'obs-import', startedAt: expect.any(Number), settings: { batchSize: 5, concurrency: 2, engine: 'fast', types: 'given' } },
     ]);
     const batches = m[IngestChannel.batchWritten] as BatchWrittenMessage[];
     expect(batches.reduce((s, b) => s + b.rowsWritten, 0)).toBe(report.rowsWritten);
@@ -149,7 +149,7 @@ describe('OpenTelemetry integration (@anti-oom/core/otel)', () => {
       'anti_oom.rows.written': 17,
       'anti_oom.rows.failed': 3,
       'anti_oom.batch.size': 5,
-      'anti_oom.csv.engine': 'csv-parse',
+      'anti_oom.csv.engine': 'fast',
     });
     const children = finished.filter((s) => s.name === IngestTelemetry.batchSpan && s.parentSpanContext?.spanId === root.spanContext().spanId);
     expect(children).toHaveLength(report.batchesWritten);

@@ -60,6 +60,8 @@ interface Parsed {
   skipped: number[];
   /** The code of the error that ended the input, if one did. */
   fatal: string | undefined;
+  /** The line that error names. */
+  fatalLine?: number | undefined;
 }
 
 async function parseChunks(chunks: Buffer[], engine: Engine, options: CsvParserOptions = {}): Promise<Parsed> {
@@ -67,6 +69,7 @@ async function parseChunks(chunks: Buffer[], engine: Engine, options: CsvParserO
   const failures: Parsed['failures'] = [];
   const skipped: number[] = [];
   let fatal: string | undefined;
+  let fatalLine: number | undefined;
   await pipeline(
     Readable.from(chunks, { objectMode: false }),
     createCsvParser({ ...options, engine, onRowFailure: (f) => failures.push([f.line, f.code, f.column]), onSkip: (l) => skipped.push(l) }),
@@ -80,8 +83,9 @@ async function parseChunks(chunks: Buffer[], engine: Engine, options: CsvParserO
   ).catch((err: unknown) => {
     if (!isIngestError(err)) throw err;
     fatal = err.code;
+    fatalLine = (err.context as { line?: number } | undefined)?.line;
   });
-  return { records, failures, skipped, fatal };
+  return { records, failures, skipped, fatal, fatalLine };
 }
 
 describe.each(ENGINES)('properties of the %s engine', (engine) => {
@@ -139,6 +143,42 @@ describe('the two engines', () => {
       { numRuns: 3000 },
     );
     c.outcome(`${runs} random texts (${broken} of them with broken records or a fatal error): identical every time`);
+  }, 120_000);
+
+  it('agree on maxRecordBytes when it is small: the same records before the same E_ROW_TOO_LARGE, in any chunks', async () => {
+    const c = reliabilityCase({ area: 'property', name: 'differential with a small csv.maxRecordBytes (1-40 bytes): random CSV-significant text, random options, each engine fed in its own random chunk splits', checked: 'both engines, in any chunking, give what the csv-parse engine gives on the whole input: records, failures, skips, and whether and where the import ends with E_ROW_TOO_LARGE' });
+    let runs = 0;
+    let tooLarge = 0;
+    await fc.assert(
+      fc.asyncProperty(SOUP, OPTIONS, fc.integer({ min: 1, max: 40 }), fc.array(fc.nat(), { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 6 }), async (text, options, maxRecordBytes, cutsFast, cutsSlow) => {
+        runs++;
+        const bytes = Buffer.from(Buffer.from(`h1,h2\n${text}`).map((b) => (b === 1 ? 0xff : b === 2 ? 0xe9 : b)));
+        const all = { ...options, maxRecordBytes };
+        // Without the limit: what every run must give, or a prefix of it when the limit ends the input.
+        const unlimited = await parseChunks([bytes], 'csv-parse', options);
+        const expected = await parseChunks([bytes], 'csv-parse', all);
+        if (expected.fatal === 'E_ROW_TOO_LARGE') tooLarge++;
+        for (const actual of [
+          await parseChunks(splitAt(bytes, cutsFast), 'fast', all),
+          await parseChunks(splitAt(bytes, cutsSlow), 'csv-parse', all),
+          await parseChunks([bytes], 'fast', all),
+        ]) {
+          expect([actual.fatal, actual.fatalLine]).toEqual([expected.fatal, expected.fatalLine]);
+          if (expected.fatal === undefined) {
+            expect(actual).toEqual(unlimited);
+          } else if (expected.fatal === 'E_ROW_TOO_LARGE' && unlimited.fatal === undefined) {
+            // Records found in the chunk that ended the input may not be handed on; those handed on
+            // are the ones before the record that is too large, exactly.
+            expect(actual.records).toEqual(unlimited.records.slice(0, actual.records.length));
+            expect(actual.records.every((r) => r.line < expected.fatalLine!)).toBe(true);
+            expect(actual.failures).toEqual(unlimited.failures.slice(0, actual.failures.length));
+            expect(actual.skipped).toEqual(unlimited.skipped.slice(0, actual.skipped.length));
+          }
+        }
+      }),
+      { numRuns: 1500 },
+    );
+    c.outcome(`${runs} random texts (${tooLarge} of them over the limit): identical every time`);
   }, 120_000);
 });
 

@@ -84,7 +84,7 @@ describe('resume: exactly once across crashes', () => {
 
   it("types: 'infer' resumes with the types its first run inferred, not new ones from the middle of the file", async () => {
     // The first 1,500 refs look like integers, the rest do not: inferring again after a crash at
-    // row ~1,200 would choose string and write rows the uninterrupted import fails.
+    // row ~1,400 would choose string and write rows the uninterrupted import fails.
     let s = 'sku,ref\n';
     for (let i = 0; i < 3000; i++) s += `sku-${i},${i < 1500 ? i : `A${i}`}\n`;
     const path = file('infer.csv', s);
@@ -94,7 +94,7 @@ describe('resume: exactly once across crashes', () => {
     expect(expected.rowsFailed).toBe(1500);
 
     const target = db.collection(`res${n++}`);
-    const { report, runs } = await crashAndResume(options(target), path, 'k-infer', [12], db.collection('checkpoints'));
+    const { report, runs } = await crashAndResume(options(target), path, 'k-infer', [14], db.collection('checkpoints'));
     expect(runs).toBe(2);
     expect(report.resumed?.times).toBe(1);
     expect(report.resumed!.fromLine).toBeGreaterThan(1000);

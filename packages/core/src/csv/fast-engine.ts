@@ -71,10 +71,9 @@ export class FastEngine implements CsvEngine {
         this.#ascii &&= ascii;
       }
     }
-    if (!end && this.#text.length < this.#rescanAt) {
-      if (this.#text.length > this.#max) throw this.#records.tooLarge(this.#line);
-      return;
-    }
+    // Skipping the rescan is only safe while the held text cannot yet be too large: past the
+    // limit it may hold complete records, and only the unfinished one may be judged by its size.
+    if (!end && this.#text.length < this.#rescanAt && this.#text.length <= this.#max) return;
     this.#scan(end);
   }
 
@@ -102,6 +101,8 @@ export class FastEngine implements CsvEngine {
       let breaks = 0;
       let terminated: boolean;
       let broken: Scanned['broken'];
+      // A line with nothing on it; a line holding only "" is a record with one empty field.
+      let blank = false;
       if (next.quote.from(pos) < eol) {
         const scanned = this.#scanQuoted(text, pos, end, next);
         if (scanned === undefined) break;
@@ -123,16 +124,23 @@ export class FastEngine implements CsvEngine {
           after = n;
           terminated = true;
         }
-        // The fields, each sliced straight from the chunk at the delimiters found.
+        blank = eol === pos;
+        // The fields, sliced at the delimiters found from a copy of their own line rather than from
+        // the chunk: a slice keeps its whole parent string alive, and rows wait in batches, so
+        // slicing the chunk would let a few rows hold many 64 KiB chunks (a row failing every
+        // tenth line held ten times its size). Concatenating makes the copy; the first slice
+        // flattens it, once per line.
+        const own = ' ' + text.slice(pos, eol);
+        const shift = 1 - pos;
         fields = [];
         let from = pos;
         for (;;) {
           const at = next.delimiter.from(from);
           if (at >= eol) {
-            fields.push(text.slice(from, eol));
+            fields.push(own.slice(from + shift, eol + shift));
             break;
           }
-          fields.push(text.slice(from, at));
+          fields.push(own.slice(from + shift, at + shift));
           from = at + dl;
         }
       }
@@ -141,7 +149,7 @@ export class FastEngine implements CsvEngine {
       offset += size;
       // The next record's line; at the end of input there is none, and both engines say line + 1.
       const nextLine = line + breaks + 1;
-      if (broken === undefined) records.record(fields, line, offset, nextLine);
+      if (broken === undefined) records.record(fields, line, offset, nextLine, blank);
       else records.broken(line, broken.code, broken.column, offset, nextLine);
       line += breaks + (terminated ? 1 : 0);
       pos = after;
@@ -151,8 +159,14 @@ export class FastEngine implements CsvEngine {
     this.#line = line;
     this.#offset = offset;
     this.#rescanAt = this.#text.length * 2;
-    // An unfinished record may not grow past the limit: memory stays bounded by it.
-    if (this.#text.length > this.#max) throw records.tooLarge(line);
+    // What is held now is the start of one unfinished record: once that alone passes the limit,
+    // the whole record will too, whatever chunks bring the rest. Memory stays bounded by it.
+    if (this.#text.length > 0 && this.#heldBytes() > this.#max) throw records.tooLarge(line);
+  }
+
+  /** UTF-8 bytes of the held text. */
+  #heldBytes(): number {
+    return this.#ascii ? this.#text.length : Buffer.byteLength(this.#text);
   }
 
   /**
@@ -194,17 +208,17 @@ export class FastEngine implements CsvEngine {
           break;
         }
         if (i >= n) {
-          fields.push(value);
+          fields.push(detach(value));
           return { fields, next: n, breaks, terminated: false, broken };
         }
         if (next.delimiter.from(i) === i) {
-          fields.push(value);
+          fields.push(detach(value));
           i += dl;
           continue;
         }
         const c = text.charCodeAt(i);
         if (c === LF || c === CR) {
-          fields.push(value);
+          fields.push(detach(value));
           return this.#terminate(text, i, fields, breaks, broken, end);
         }
         // Characters after the closing quote: the record is broken; read on to its line end.
@@ -227,10 +241,10 @@ export class FastEngine implements CsvEngine {
         }
         if (stop >= n) {
           if (!end) return undefined;
-          fields.push(value + text.slice(from, n));
+          fields.push(detach(value + text.slice(from, n)));
           return { fields, next: n, breaks, terminated: false, broken };
         }
-        fields.push(value + text.slice(from, stop));
+        fields.push(detach(value + text.slice(from, stop)));
         if (stop === d) {
           i = d + dl;
           break;
@@ -278,6 +292,15 @@ class NextOf {
     }
     return this.#at;
   }
+}
+
+/**
+ * A copy of a string that does not keep the chunk it was sliced from alive. V8 copies strings
+ * shorter than 13 characters when slicing; a longer slice points into its parent. Concatenating
+ * makes a cons string, and slicing that flattens it into a new string of its own.
+ */
+function detach(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1);
 }
 
 /** Line breaks in text[from, to): CRLF, CR and LF count once each. */

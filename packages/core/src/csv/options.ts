@@ -45,8 +45,12 @@ export interface CsvOptions {
    */
   relaxColumnCount?: boolean;
   /**
-   * Largest record, in bytes of UTF-8. A larger record ends the import with `E_ROW_TOO_LARGE`,
-   * because a record that size is almost always a quote that never closed.
+   * Largest record, in bytes of UTF-8 as it stands in the file (decoded to UTF-8 first when the
+   * charset is another): every field, delimiter and quote, and the line end that closes it,
+   * exactly what `CsvRecord.bytes` reports. A larger record ends the import with
+   * `E_ROW_TOO_LARGE`, because a record that size is almost always a quote that never closed.
+   * Both engines apply the same definition, and how the input is cut into chunks never changes
+   * the decision; memory held for an unfinished record stays bounded by it.
    * @defaultValue `1048576` (1 MiB)
    */
   maxRecordBytes?: number;
@@ -64,12 +68,13 @@ export interface CsvOptions {
    */
   encoding?: string;
   /**
-   * The tokenizer. `'csv-parse'` is the well-known csv-parse state machine; `'fast'` is
-   * Anti-OOM's own, several times faster, which scans for delimiters, quotes and line ends with
-   * native string search and splits quote-free lines in one call. Both give the same records,
-   * line numbers and failures (the test suite runs both on the same inputs). `'fast'` does not
-   * support `trim`, nor an `escape` other than the quote; asking for them throws at construction.
-   * @defaultValue `'csv-parse'`
+   * The tokenizer. `'fast'` is Anti-OOM's own, several times faster than csv-parse: it scans for
+   * delimiters, quotes and line ends with native string search and splits quote-free lines in
+   * one call. `'csv-parse'` is the well-known csv-parse parser, for what only it does: `trim`, an
+   * `escape` other than the quote, a quote of several characters. Both give the same records,
+   * line numbers, byte offsets and failures (the test suite runs both on the same inputs, in
+   * every chunking). Naming `'fast'` together with one of those options throws at construction.
+   * @defaultValue `'fast'`, or `'csv-parse'` when `trim`, `escape` or `quote` need it
    */
   engine?: 'csv-parse' | 'fast';
 }
@@ -133,9 +138,12 @@ export function normalizeCsvOptions(options: CsvOptions = {}): NormalizedCsvOpti
     );
   }
 
-  const engine = options.engine ?? 'csv-parse';
-  if (engine !== 'csv-parse' && engine !== 'fast') throw invalidOption('csv.engine', "'csv-parse' or 'fast'", engine);
   const trim = checkBoolean('csv.trim', options.trim, false);
+  // Only csv-parse trims, takes another escape or a quote of several characters: asking for one of
+  // those without naming an engine picks it, as naming 'fast' with them is refused below.
+  const needsCsvParse = trim || (quote !== null && (quote.length !== 1 || escape !== quote));
+  const engine = options.engine ?? (needsCsvParse ? 'csv-parse' : 'fast');
+  if (engine !== 'csv-parse' && engine !== 'fast') throw invalidOption('csv.engine', "'csv-parse' or 'fast'", engine);
   if (engine === 'fast') {
     if (trim) throw invalidOption('csv.trim', "false with csv.engine 'fast' (use the 'csv-parse' engine to trim fields)", trim);
     if (quote !== null && quote.length !== 1) throw invalidOption('csv.quote', "one character with csv.engine 'fast'", quote);

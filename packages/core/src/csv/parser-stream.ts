@@ -24,7 +24,7 @@ export interface CsvParserOptions extends CsvOptions {
   emit?: 'record' | 'chunk';
   /** Called for each row that cannot be read; the stream also emits `rowFailure`. */
   onRowFailure?: (failure: RowFailure, values?: RowFailureValues, end?: number, nextLine?: number) => void;
-  /** Called once with the checked header; the stream also emits `header`. */
+  /** Called once with the checked header (read, or given as `columns`); the stream also emits `header`. */
   onHeader?: (columns: readonly string[]) => void;
   /** Called for each blank line skipped; the stream also emits `skip` with the line. */
   onSkip?: (line: number, end?: number, nextLine?: number) => void;
@@ -35,12 +35,14 @@ export interface CsvParserOptions extends CsvOptions {
 }
 
 /**
- * A Transform from bytes to {@link CsvRecord}s, on csv-parse.
+ * A Transform from bytes to {@link CsvRecord}s, with the engine `csv.engine` names (`'fast'` by
+ * default).
  *
  * The header is checked before the first record is pushed; a bad one ends the stream with an
  * `IngestError` (`E_HEADER_INVALID`). Rows that cannot be read are reported through
  * `rowFailure` events (the failure, and the fields as read when there are any), never pushed,
- * never thrown. The checked header is emitted once as a `header` event.
+ * never thrown. The checked header, read from the file or given as `csv.columns`, is emitted
+ * once as a `header` event before the first row.
  *
  * @example
  * ```ts

@@ -42,6 +42,8 @@ export class RecordHandler {
   /** Lines before the input's first: a resumed import starts mid-file. */
   readonly #lineBase: number;
   #header: string[] | undefined;
+  /** Whether the `header` callback has had the header, read or given. */
+  #announced = false;
   #lastEnd = 0;
   #resolved: SourcePositions | undefined;
 
@@ -71,13 +73,26 @@ export class RecordHandler {
     return this.#header;
   }
 
-  /** A complete record. */
-  record(fields: string[], line: number, end: number, nextLine: number): void {
+  /**
+   * Given columns (`csv.columns`, or a checkpoint's header) are announced like a header read from
+   * the file, before the first row: listeners see the same event either way.
+   */
+  #announce(): void {
+    if (this.#announced) return;
+    this.#announced = true;
+    if (this.#header !== undefined) this.#out.header?.(this.#header);
+  }
+
+  /**
+   * A complete record. `blank`: the line held nothing at all (a line holding only `""` is not
+   * blank: it is a record with one empty field).
+   */
+  record(fields: string[], line: number, end: number, nextLine: number, blank: boolean): void {
+    if (!this.#announced) this.#announce();
     line += this.#lineBase;
     nextLine += this.#lineBase;
     const bytes = end - this.#lastEnd;
     this.#lastEnd = end;
-    const blank = fields.length === 1 && fields[0] === '';
     const header = this.#header;
     const invalidAt = this.#invalidBytesBefore(end);
     if (header === undefined) {
@@ -135,6 +150,7 @@ export class RecordHandler {
    * Before the header it ends the import, since no row can be read without one.
    */
   broken(line: number, code: string, column: number | undefined, end: number | undefined, nextLine: number, detail?: string): void {
+    if (!this.#announced) this.#announce();
     line += this.#lineBase;
     nextLine += this.#lineBase;
     if (end !== undefined) {
@@ -151,6 +167,7 @@ export class RecordHandler {
 
   /** The input has ended. */
   finish(): void {
+    if (!this.#announced) this.#announce();
     if (this.#header === undefined) {
       throw new IngestError(IngestErrorCode.E_HEADER_INVALID, 'The input has no header row. The first line must name the columns (or pass csv.columns).', { line: 1 });
     }
