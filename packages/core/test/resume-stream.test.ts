@@ -249,6 +249,17 @@ describe("resume with a stream: stream: 'checkpoint-only'", () => {
     expect(await target.countDocuments()).toBe(0);
   });
 
+  it('a store that cannot take the first checkpoint: E_SINK, nothing written, and the stream whose head was read is destroyed', async () => {
+    const target = db.collection(`s${n++}`);
+    const source = counted(csv(50), 256);
+    const store: CheckpointStore = { load: async () => undefined, clear: async () => {}, save: () => Promise.reject(new Error('store down')) };
+    const r = await outcome(createIngestPipeline({ sink: mongoSink(target), resume: { store, key: `down-${n++}`, stream: 'checkpoint-only' } }).run(source));
+    expect(r.code).toBe(IngestErrorCode.E_SINK);
+    expect(source.reads).toBeGreaterThan(0);
+    expect(source.destroyed).toBe(true);
+    expect(await target.countDocuments()).toBe(0);
+  });
+
   it('a stream that fails while its head is read ends with E_SOURCE, not as a checkpoint store failure', async () => {
     const broken = new Readable({
       read() {

@@ -175,6 +175,8 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     try {
       session = await ResumeSession.open(o.resume!, isSeekableSource(source) ? source : head, o.maxFailuresKept, o.logger);
     } catch (err) {
+      // A stream whose head was read, then the first checkpoint not stored: nothing will read the rest.
+      if (opened !== source) (opened as Readable).destroy();
       if (isIngestError(err)) throw err;
       throw new IngestError(IngestErrorCode.E_SINK, `The checkpoint could not be read or written, so nothing was imported: ${err instanceof Error ? err.message : String(err)}.`, {}, { cause: err });
     }
