@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Collection, Db } from 'mongodb';
 import { createIngestPipeline, fileSource, IngestErrorCode, isIngestError, mongoCheckpoints, mongoSink, type BatchWriter, type Checkpoint, type CheckpointStore } from '../src/index.js';
 import { deterministicIdFactory } from '../src/resume/ids.js';
-import { chunksOf, expectBalanced, MemoryWriter, openTestDb } from './helpers.js';
+import { chunksOf, expectBalanced, openTestDb } from './helpers.js';
 import { outcome } from './resume-helpers.js';
 
 let t: Awaited<ReturnType<typeof openTestDb>>;
@@ -120,30 +120,6 @@ describe("resume with a stream: stream: 'checkpoint-only'", () => {
     const idFor = deterministicIdFactory(first!.checkpoint.nonce);
     const row = await target.findOne({ sku: 'sku-41' });
     expect(row!._id).toEqual(idFor(43));
-  });
-
-  it('a stream that stalls: within intervalMs the stored checkpoint reaches every acknowledged row, though no further batch comes', async () => {
-    const part = csv(3000);
-    const store = mongoCheckpoints(checkpoints);
-    const key = `stall-${n++}`;
-    const source = new Readable({ read() {} });
-    source.push(part);
-    const p = createIngestPipeline({ sink: new MemoryWriter(), batch: { size: 500 }, resume: { store, key, stream: 'checkpoint-only', intervalMs: 300 } });
-    const running = p.run(source);
-    // Five batches acknowledged within moments (the parser keeps the last rows until it sees what
-    // follows): the first was checkpointed at once, the others wait for the interval.
-    while (p.snapshot().batchesWritten < 5) await new Promise((r) => setTimeout(r, 10));
-    const acknowledged = p.snapshot().bytesAcknowledged;
-    let stored = await store.load(key);
-    for (let i = 0; i < 100 && stored?.offset !== acknowledged; i++) {
-      await new Promise((r) => setTimeout(r, 30));
-      stored = await store.load(key);
-    }
-    const line = part.subarray(0, acknowledged).toString().split('\n').length;
-    expect(stored).toMatchObject({ offset: acknowledged, line, completed: false });
-    expect(p.snapshot()).toMatchObject({ bytesAcknowledged: acknowledged, durable: { offset: acknowledged, line } });
-    source.push(null);
-    expect((await running).rowsWritten).toBe(3000);
   });
 
   it('a stream shorter than 64 KiB (an iterable of strings) is fingerprinted whole and checkpointed before its one batch', async () => {

@@ -25,8 +25,7 @@ export interface ResumeOptions {
   /**
    * Least time between two checkpoint writes, in milliseconds. A checkpoint is written after an
    * acknowledged batch once this long has passed since the last one, so its cost is bounded
-   * however small the batches; a crash replays at most this long of work. A move that had to
-   * wait is written once this long has passed, even when no further batch comes (a stalled stream).
+   * however small the batches; a crash replays at most this long of work.
    * @defaultValue `1000`
    */
   intervalMs?: number;
@@ -104,8 +103,6 @@ export class ResumeSession {
   #lastSave = 0;
   #dirty = false;
   #closing = false;
-  /** Writes a move that waits for `intervalMs` when no acknowledgement comes to write it. */
-  #timer: NodeJS.Timeout | undefined;
 
   private constructor(options: NormalizedResumeOptions, checkpoint: Checkpoint, replay: boolean, keep: number, logger: IngestLogger | undefined) {
     this.#options = options;
@@ -242,9 +239,8 @@ export class ResumeSession {
 
   /**
    * After an acknowledged batch: writes a checkpoint when the frontier moved, no write is in
-   * flight and `intervalMs` has passed since the last; a move that has to wait is written right
-   * after the write in flight, or once `intervalMs` has passed, by a timer when no acknowledgement
-   * comes first (an upload that stalls), or when the run ends.
+   * flight and `intervalMs` has passed since the last; a move that has to wait is written by the
+   * next acknowledgement, right after the write in flight, or when the run ends.
    */
   afterAck(): void {
     if (this.ledger.takeMoved()) this.#dirty = true;
@@ -253,14 +249,7 @@ export class ResumeSession {
 
   #kick(): void {
     if (this.#closing || this.#saving !== undefined || !this.#dirty) return;
-    const wait = this.#options.intervalMs - (Date.now() - this.#lastSave);
-    if (wait > 0) {
-      this.#timer ??= setTimeout(() => {
-        this.#timer = undefined;
-        this.afterAck();
-      }, wait).unref();
-      return;
-    }
+    if (Date.now() - this.#lastSave < this.#options.intervalMs) return;
     this.#dirty = false;
     this.#saving = this.#save(false).finally(() => {
       this.#saving = undefined;
@@ -271,8 +260,6 @@ export class ResumeSession {
   /** The last checkpoint of this run: completed when the import reached the end. */
   async close(completed: boolean): Promise<void> {
     this.#closing = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     while (this.#saving !== undefined) await this.#saving;
     await this.#save(completed);
   }
