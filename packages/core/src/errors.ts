@@ -34,7 +34,11 @@ export const IngestErrorCode = {
   E_RESUME_MISMATCH: 'E_RESUME_MISMATCH',
   /** `resume` was asked for, and the import under its key already completed. Start over with `restart`. */
   E_ALREADY_DONE: 'E_ALREADY_DONE',
-  /** `resume` was asked for with a source that cannot be read from an offset (a stream, stdin, an HTTP body). Nothing was read. */
+  /**
+   * `resume` was asked for with a source that cannot be read from an offset (a stream, stdin, an
+   * HTTP body), without `resume.stream: 'checkpoint-only'`; or with it, under a key whose import
+   * stopped part-way (`context.line` and `context.offset` say where). Nothing was read.
+   */
   E_NOT_SEEKABLE: 'E_NOT_SEEKABLE',
 
   // Codes used by the HTTP adapters (`@anti-oom/http` and those built on it).
@@ -102,6 +106,8 @@ export interface IngestErrorContext {
   limit?: number;
   /** The option at fault, for `E_OPTIONS`. */
   option?: string;
+  /** Byte offset in the source (where a resumable import stopped, for `E_NOT_SEEKABLE`). */
+  offset?: number;
 }
 
 /**

@@ -41,7 +41,13 @@ const errorBody = {
   required: ['error'],
 } as const;
 const errors = { '4xx': errorBody, '5xx': errorBody } as const;
-const report = { type: 'object', additionalProperties: true, properties: { id: { type: 'string' }, state: { type: 'string' }, rowsRead: { type: 'integer' }, rowsWritten: { type: 'integer' }, rowsFailed: { type: 'integer' } } } as const;
+// `durable` is there only with the `checkpoints` option: the last checkpoint stored.
+const durable = { type: 'object', properties: { offset: { type: 'integer' }, line: { type: 'integer' } }, required: ['offset', 'line'] } as const;
+const report = {
+  type: 'object',
+  additionalProperties: true,
+  properties: { id: { type: 'string' }, state: { type: 'string' }, rowsRead: { type: 'integer' }, rowsWritten: { type: 'integer' }, rowsFailed: { type: 'integer' }, bytesAcknowledged: { type: 'integer' }, durable },
+} as const;
 const created = {
   type: 'object',
   properties: {
@@ -50,7 +56,7 @@ const created = {
     links: { type: 'object', properties: { upload: { type: 'string' }, status: { type: 'string' }, events: { type: 'string' } } },
   },
 } as const;
-const status = { type: 'object', additionalProperties: true, properties: { id: { type: 'string' }, state: { type: 'string' } } } as const;
+const status = { type: 'object', additionalProperties: true, properties: { id: { type: 'string' }, state: { type: 'string' }, snapshot: report, report } } as const;
 const strings = { type: 'array', items: { type: 'string' } } as const;
 const preview = {
   type: 'object',

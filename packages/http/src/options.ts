@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { invalidOption, numberOption, type IngestPipelineOptions } from '@anti-oom/core';
+import { invalidOption, numberOption, type CheckpointStore, type IngestPipelineOptions } from '@anti-oom/core';
 
 /**
  * What a request asks to do; `authorize` sees it. `create` makes a new import (with or without its
@@ -211,6 +211,17 @@ export interface IngestRouteOptions<Req> {
   heartbeatMs?: number;
   /** Seconds in the `Retry-After` header of a 429. @defaultValue `5` */
   retryAfterSeconds?: number;
+  /**
+   * Keep a checkpoint of every upload in this store (`mongoCheckpoints(collection)`, or your own),
+   * keyed by the import's id: the status (`GET {prefix}/:id`) and the SSE progress events then show
+   * `durable: { offset, line }`, the last checkpoint stored, next to `bytesAcknowledged`. The
+   * offset counts the CSV's own bytes (after gunzip). An upload cannot be resumed yet (a body is
+   * a stream; see `resume.stream: 'checkpoint-only'` in `@anti-oom/core`), but its rows get
+   * deterministic `_id`s in insert mode and the checkpoint says where it stopped, so it can be
+   * continued from the same file. A `resume` the `pipeline` callback returns takes precedence.
+   * @defaultValue `undefined` (no checkpoints)
+   */
+  checkpoints?: CheckpointStore;
 }
 
 /** Options of {@link createIngestHandler}. */
@@ -240,6 +251,7 @@ export interface NormalizedRouteOptions<Req> {
   maxFailureEvents: number;
   heartbeatMs: number;
   retryAfterSeconds: number;
+  checkpoints: CheckpointStore | undefined;
 }
 
 const consoleLogger: HttpLogger = {
@@ -286,6 +298,10 @@ export function normalizeRouteOptions<Req>(options: IngestRouteOptions<Req>): No
   if (options.logger !== undefined && (typeof options.logger?.error !== 'function' || typeof options.logger?.warn !== 'function')) {
     throw invalidOption('logger', 'a pino-compatible logger (with error and warn methods)', options.logger);
   }
+  const cp = options.checkpoints;
+  if (cp !== undefined && (cp === null || typeof cp !== 'object' || typeof cp.load !== 'function' || typeof cp.save !== 'function' || typeof cp.clear !== 'function')) {
+    throw invalidOption('checkpoints', 'a CheckpointStore such as mongoCheckpoints(collection)', cp);
+  }
   const l = options.limits ?? {};
   return {
     pipeline: options.pipeline,
@@ -321,5 +337,6 @@ export function normalizeRouteOptions<Req>(options: IngestRouteOptions<Req>): No
     maxFailureEvents: numberOption('maxFailureEvents', options.maxFailureEvents, 100, { min: 0, integer: true }),
     heartbeatMs: numberOption('heartbeatMs', options.heartbeatMs, 15_000, ms),
     retryAfterSeconds: numberOption('retryAfterSeconds', options.retryAfterSeconds, 5, count),
+    checkpoints: cp,
   };
 }

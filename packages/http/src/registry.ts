@@ -81,6 +81,13 @@ export class ImportEntry extends EventEmitter<ImportEvents> {
       this.failures.push(numbered);
       this.emit('rowFailure', failure, numbered.eventId);
     });
+    // A checkpoint is stored after the progress event of its batch: shown at once, so the status
+    // says what the store holds even when the upload stalls and no further batch comes.
+    pipeline.on('checkpoint', () => {
+      if (this.report) return;
+      this.snapshot = pipeline.snapshot();
+      this.emit('progress', this.snapshot);
+    });
     pipeline.on('done', (report) => this.#end(report));
   }
 

@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
-import { createIngestPipeline, IngestError, IngestErrorCode, previewCsv, type CsvPreview, type IngestLogger } from '@anti-oom/core';
+import { createIngestPipeline, IngestError, IngestErrorCode, previewCsv, type CheckpointStore, type CsvPreview, type IngestLogger, type ResumeOptions } from '@anti-oom/core';
 import { idleGuard } from './idle.js';
 import type { HttpLogger, NormalizedRouteOptions } from './options.js';
 import { errorResult, forClient, json } from './present.js';
 import type { ImportEntry, ImportRegistry } from './registry.js';
-import type { IngestRequest, IngestResult } from './request.js';
-import { classifyUpload, openUpload } from './upload.js';
+import { header, type IngestRequest, type IngestResult } from './request.js';
+import { classifyUpload, openUpload, type UploadKind } from './upload.js';
 
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -16,6 +16,17 @@ function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
     );
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * With the `checkpoints` option: the upload's checkpoints under its import id. A body cannot be
+ * read from an offset, so it is checkpointed, not resumed; a raw body's `Content-Length` is the
+ * CSV's size, which goes into the fingerprint.
+ */
+function checkpointed<Req>(store: CheckpointStore | undefined, id: string, req: IngestRequest<Req>, kind: UploadKind): ResumeOptions | undefined {
+  if (store === undefined) return undefined;
+  const length = kind.kind === 'raw' && !kind.gzip ? header(req, 'content-length') : undefined;
+  return { store, key: id, stream: 'checkpoint-only', ...(length !== undefined && /^\d{1,15}$/.test(length) ? { streamSize: Number(length) } : {}) };
 }
 
 /**
@@ -88,6 +99,7 @@ export class Uploads<Req> {
         ...(perRequest.logger === undefined && isFullLogger(o.logger) ? { logger: o.logger } : {}),
         csv: { maxRecordBytes: o.limits.maxRecordBytes, maxColumns: o.limits.maxColumns, ...perRequest.csv },
         maxInputBytes: Math.min(perRequest.maxInputBytes ?? Infinity, o.limits.maxDecompressedBytes),
+        resume: perRequest.resume ?? checkpointed(o.checkpoints, target.id, req, kind),
         id: target.id,
         signal: req.signal,
       });

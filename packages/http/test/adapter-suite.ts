@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Collection, type Db } from 'mongodb';
-import { mongoSink, type IngestReport } from '@anti-oom/core';
+import { mongoCheckpoints, mongoSink, type IngestReport } from '@anti-oom/core';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { IngestRouteOptions } from '@anti-oom/http';
 import { openTestDb } from '@anti-oom/testing/test-db';
@@ -213,6 +213,80 @@ export function runAdapterSuite(adapter: string, start: StartServer): void {
       const status = await fetch(origin + links.status).then((r) => r.json());
       expect(status).toMatchObject({ id, state: 'done', report: { rowsWritten: 5000 } });
       expect(await collection.countDocuments()).toBe(5000);
+    });
+
+    it('checkpoints: the status and progress events show the durable offset during and after an upload, and the store holds it', async () => {
+      const store = mongoCheckpoints(db.collection(`${slug}_checkpoints`));
+      const collection = fresh();
+      const { base } = await serve({ collection, checkpoints: store, progressIntervalMs: 10, pipeline: () => ({ sink: mongoSink(collection), batch: { size: 200 } }) });
+      const origin = new URL(base).origin;
+      const { id, links } = (await send(base, {})).body;
+      const rows = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `sku-${from + i},Product ${from + i},${i % 100}\n`).join('');
+      // More than the 64 KiB a checkpointed stream is fingerprinted by, so rows are written before the pause.
+      const first = `sku,name,price\n${rows(0, 4000)}`;
+      const second = rows(4000, 6000);
+      const body = Buffer.from(first + second);
+      let resume!: () => void;
+      const paused = new Promise<void>((r) => (resume = r));
+      async function* upload() {
+        yield first;
+        await paused;
+        yield second;
+      }
+      const watching = followEvents(origin + links.events);
+      const uploading = send(origin + links.upload, { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: upload() });
+      let mid: any;
+      for (let i = 0; i < 500; i++) {
+        mid = await fetch(origin + links.status).then((r) => r.json());
+        if (mid.snapshot?.durable?.offset > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(mid.state).toBe('running');
+      const durable = mid.snapshot.durable as { offset: number; line: number };
+      expect(durable.offset).toBeGreaterThan(0);
+      expect(durable.offset).toBeLessThanOrEqual(first.length);
+      const before = first.slice(0, durable.offset);
+      expect(before.endsWith('\n')).toBe(true);
+      expect(durable.line).toBe(before.split('\n').length);
+      expect(mid.snapshot.bytesAcknowledged).toBeGreaterThanOrEqual(durable.offset);
+      // Paused, the import settles: the status then says exactly what the store holds.
+      let stored = await store.load(id);
+      let shown = mid.snapshot.durable;
+      for (let i = 0; i < 100 && (shown.offset !== stored?.offset || shown.line !== stored?.line); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        shown = ((await fetch(origin + links.status).then((r) => r.json())) as any).snapshot.durable;
+        stored = await store.load(id);
+      }
+      expect(stored).toMatchObject({ key: id, completed: false, offset: shown.offset, line: shown.line });
+      expect(shown.offset).toBeGreaterThanOrEqual(durable.offset);
+      resume();
+
+      const reply = await uploading;
+      expect(reply.status).toBe(200);
+      const end = { offset: body.length, line: 6002 };
+      expect(reply.body).toMatchObject({ state: 'done', rowsWritten: 6000, bytesAcknowledged: body.length, durable: end });
+      const status: any = await fetch(origin + links.status).then((r) => r.json());
+      expect(status.report.durable).toEqual(end);
+      expect(await store.load(id)).toMatchObject({ completed: true, ...end });
+      const { events } = await watching;
+      const offsets = events.filter((e) => e.event === 'progress').map((e) => JSON.parse(e.data).durable?.offset as number | undefined);
+      expect(offsets.some((o) => o !== undefined && o > 0 && o < body.length)).toBe(true);
+      expect(JSON.parse(events.at(-1)!.data).durable).toEqual(end);
+      expect(await collection.countDocuments()).toBe(6000);
+    });
+
+    it("checkpoints: a raw body's Content-Length is the size in the fingerprint; a gzip upload is checkpointed in the CSV's own bytes", async () => {
+      const store = mongoCheckpoints(db.collection(`${slug}_checkpoints`));
+      const { base } = await serve({ checkpoints: store });
+      const csv = `sku,name,price\n${Array.from({ length: 300 }, (_, i) => `z${i},n,${i}`).join('\n')}\n`;
+      const plain = await send(base, { headers: { 'Content-Type': 'text/csv' }, body: csv });
+      expect(plain.body.durable).toEqual({ offset: csv.length, line: 302 });
+      expect(await store.load(plain.body.id)).toMatchObject({ completed: true, offset: csv.length, fingerprint: { size: csv.length } });
+      const zipped = await send(base, { headers: { 'Content-Type': 'text/csv', 'Content-Encoding': 'gzip' }, body: gzipSync(csv) });
+      expect(zipped.body.durable).toEqual({ offset: csv.length, line: 302 });
+      const checkpoint = await store.load(zipped.body.id);
+      expect(checkpoint).toMatchObject({ completed: true, offset: csv.length });
+      expect(checkpoint!.fingerprint.size ?? undefined).toBeUndefined();
     });
 
     it("no one sees another import's progress: owners only, and each stream carries one import", async () => {

@@ -9,7 +9,8 @@ import { ImportObserver } from '../observability/observer.js';
 import { createTypeInferenceStage } from '../preview/infer-stream.js';
 import { Ledger, zeroCounters } from '../resume/ledger.js';
 import { ResumeSession } from '../resume/session.js';
-import { isSeekableSource, type SeekableSource } from '../resume/source.js';
+import { fingerprintStream, isSeekableSource, type SeekableSource } from '../resume/source.js';
+import type { SourceFingerprint } from '../resume/store.js';
 import type { ColumnTypes } from '../rows/convert.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
 import { withDetail } from '../mongo/write-errors.js';
@@ -118,15 +119,16 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     let sink: BulkSink | undefined;
     let error: IngestError | undefined;
     try {
-      if (o.resume && !isSeekableSource(source)) {
+      if (o.resume && o.resume.stream !== 'checkpoint-only' && !isSeekableSource(source)) {
         throw new IngestError(
           IngestErrorCode.E_NOT_SEEKABLE,
-          'resume needs a source that can be read from an offset, such as fileSource(path) or { open(start), size }; a stream (stdin, an upload) cannot be resumed. Nothing was read.',
+          'resume needs a source that can be read from an offset, such as fileSource(path) or { open(start), size }; a stream (stdin, an upload) cannot be resumed ' +
+            "(resume.stream: 'checkpoint-only' keeps checkpoints of it without resuming). Nothing was read.",
         );
       }
       if (o.ping && o.sink.ping && !this.#stopReason) await this.#ping();
       if (this.#stopReason) throw this.#stopReason;
-      if (o.resume) await this.#openSession(source as SeekableSource);
+      if (o.resume) source = await this.#openSession(source);
       sink = this.#createSink();
       await pipeline(this.#stages(source, sink), { signal: this.#controller.signal });
     } catch (err) {
@@ -159,12 +161,26 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     }
   }
 
-  async #openSession(source: SeekableSource): Promise<void> {
+  /** Opens the resume session; a stream comes back with its head read (and kept) for its fingerprint. */
+  async #openSession(source: IngestSource): Promise<IngestSource> {
     const o = this.#options;
     let session: ResumeSession;
+    let opened: IngestSource = source;
+    const head = async (): Promise<SourceFingerprint> => {
+      try {
+        const read = await fingerprintStream(toReadable(source as Exclude<IngestSource, SeekableSource>), o.resume!.streamSize, this.#controller.signal);
+        opened = read.stream;
+        return read.fingerprint;
+      } catch (err) {
+        // The source's own failure, not the store's.
+        throw this.#stopReason ?? toIngestError(err);
+      }
+    };
     try {
-      session = await ResumeSession.open(o.resume!, source, o.maxFailuresKept, o.logger);
+      session = await ResumeSession.open(o.resume!, isSeekableSource(source) ? source : head, o.maxFailuresKept, o.logger);
     } catch (err) {
+      // A stream whose head was read, then the first checkpoint not stored: nothing will read the rest.
+      if (opened !== source) (opened as Readable).destroy();
       if (isIngestError(err)) throw err;
       throw new IngestError(IngestErrorCode.E_SINK, `The checkpoint could not be read or written, so nothing was imported: ${err instanceof Error ? err.message : String(err)}.`, {}, { cause: err });
     }
@@ -183,17 +199,14 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       const c = session.ledger.counters;
       this.emit('resume', { line: resumed.fromLine, offset: resumed.fromByte, rowsWritten: c.rowsWritten, rowsRead: c.rowsRead, times: resumed.times });
     }
+    return opened;
   }
 
   #stages(source: IngestSource, sink: BulkSink): [Readable, ...Transform[], BulkSink] {
     const o = this.#options;
     const acc = this.#accounting;
     const start = this.#session?.start;
-    const readable = isSeekableSource(source)
-      ? source.open(start?.offset ?? 0)
-      : source instanceof Readable
-        ? source
-        : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true });
+    const readable = isSeekableSource(source) ? source.open(start?.offset ?? 0) : toReadable(source);
     const stages: Transform[] = [createByteMeter(o.maxInputBytes, (total) => (acc.bytesRead = total), start?.offset ?? 0)];
     if (o.memoryIntervalMs !== undefined) {
       const monitor = createMemoryMonitor({ intervalMs: o.memoryIntervalMs });
@@ -380,6 +393,11 @@ function abortMessage(reason: unknown): string {
   if (reason instanceof Error && reason.name !== 'AbortError') return `The import was aborted: ${reason.message}`;
   if (typeof reason === 'string') return `The import was aborted: ${reason}`;
   return 'The import was aborted.';
+}
+
+/** A stream source as a `Readable`. */
+function toReadable(source: Exclude<IngestSource, SeekableSource>): Readable {
+  return source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true });
 }
 
 function toIngestError(err: unknown): IngestError {

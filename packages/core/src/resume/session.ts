@@ -8,7 +8,7 @@ import { numberOption } from '../options/number-option.js';
 import { deterministicIdFactory } from './ids.js';
 import { Ledger, zeroCounters } from './ledger.js';
 import { fingerprint, type SeekableSource } from './source.js';
-import type { Checkpoint, CheckpointStore } from './store.js';
+import type { Checkpoint, CheckpointStore, SourceFingerprint } from './store.js';
 
 /** The `resume` option of `createIngestPipeline`. */
 export interface ResumeOptions {
@@ -29,6 +29,30 @@ export interface ResumeOptions {
    * @defaultValue `1000`
    */
   intervalMs?: number;
+  /**
+   * What to do when `run()` is given a stream (stdin, an HTTP body, any `Readable` or iterable)
+   * rather than a {@link SeekableSource}. A stream cannot be read from an offset, so it can never
+   * continue an import.
+   * - `'refuse'`: fail with `E_NOT_SEEKABLE` before anything is read.
+   * - `'checkpoint-only'`: import it as a first run that keeps checkpoints, so its durable offset
+   *   is known (in `snapshot().durable`, the `checkpoint` event and the store) and the import can
+   *   later be continued from a source that can be read from that offset. Its fingerprint is
+   *   taken from its first 64 KiB, read (and held) before the first row is processed, so the first
+   *   checkpoint is stored before anything is written; `_id`s are deterministic as in any
+   *   resumable import. A key that already has a checkpoint that did not complete is refused with
+   *   `E_NOT_SEEKABLE` before anything is read, naming the line and byte it stopped at
+   *   (`context.line`, `context.offset`); a completed key with `E_ALREADY_DONE`.
+   * @defaultValue `'refuse'`
+   */
+  stream?: 'refuse' | 'checkpoint-only';
+  /**
+   * With `stream: 'checkpoint-only'`: the stream's size in bytes when it is known (an upload's
+   * `Content-Length`), kept in the fingerprint. A run that continues the import from a
+   * {@link SeekableSource} must then have the same size (for a `fileSource`, the file's). Ignored
+   * for a seekable source, which has its own `size`.
+   * @defaultValue `undefined` (unknown)
+   */
+  streamSize?: number;
 }
 
 /** @internal */
@@ -37,6 +61,8 @@ export interface NormalizedResumeOptions {
   key: string;
   restart: boolean;
   intervalMs: number;
+  stream: 'refuse' | 'checkpoint-only';
+  streamSize: number | undefined;
 }
 
 /** @internal */
@@ -49,7 +75,10 @@ export function normalizeResumeOptions(value: ResumeOptions | undefined): Normal
   }
   if (typeof value.key !== 'string' || value.key.length === 0) throw invalidOption('resume.key', 'a non-empty string', value.key);
   const intervalMs = numberOption('resume.intervalMs', value.intervalMs, 1000);
-  return { store, key: value.key, restart: value.restart === true, intervalMs };
+  const stream = value.stream ?? 'refuse';
+  if (stream !== 'refuse' && stream !== 'checkpoint-only') throw invalidOption('resume.stream', "'refuse' or 'checkpoint-only'", value.stream);
+  const streamSize = value.streamSize === undefined ? undefined : numberOption('resume.streamSize', value.streamSize, 0, { integer: true });
+  return { store, key: value.key, restart: value.restart === true, intervalMs, stream, streamSize };
 }
 
 /**
@@ -96,11 +125,21 @@ export class ResumeSession {
    * Loads the checkpoint under the key and checks it against the source, before anything is read
    * or written; a fresh import stores its first checkpoint here, so even a crash before the first
    * acknowledged batch leaves a trace that makes the next run check for its own rows.
+   *
+   * `source` is a seekable source, or for a stream (`stream: 'checkpoint-only'`) the function that
+   * reads its head and fingerprints it: called only once the checkpoint allows a first run, so a
+   * refused stream is never read.
    */
-  static async open(options: NormalizedResumeOptions, source: SeekableSource, keep: number, logger: IngestLogger | undefined): Promise<ResumeSession> {
+  static async open(
+    options: NormalizedResumeOptions,
+    source: SeekableSource | (() => Promise<SourceFingerprint>),
+    keep: number,
+    logger: IngestLogger | undefined,
+  ): Promise<ResumeSession> {
     const { store, key } = options;
     if (options.restart) await store.clear(key);
-    const [stored, print] = await Promise.all([store.load(key), fingerprint(source)]);
+    const streamHead = typeof source === 'function' ? source : undefined;
+    const [stored, seekablePrint] = await Promise.all([store.load(key), streamHead ? undefined : fingerprint(source as SeekableSource)]);
     if (stored?.completed) {
       throw new IngestError(
         IngestErrorCode.E_ALREADY_DONE,
@@ -108,6 +147,15 @@ export class ResumeSession {
         {},
       );
     }
+    if (stored !== undefined && streamHead) {
+      throw new IngestError(
+        IngestErrorCode.E_NOT_SEEKABLE,
+        `The import "${key}" stopped at line ${stored.line} (byte ${stored.offset}) with ${stored.counters.rowsWritten} rows written, and a stream cannot be read from there; nothing was read. ` +
+          'Continue it from a source that can (fileSource(path), or { open(start), size }), or start over (restart: true).',
+        { line: stored.line, offset: stored.offset },
+      );
+    }
+    const print = seekablePrint ?? (await streamHead!());
     if (stored !== undefined && ((stored.fingerprint.size ?? null) !== (print.size ?? null) || stored.fingerprint.head !== print.head)) {
       throw new IngestError(
         IngestErrorCode.E_RESUME_MISMATCH,

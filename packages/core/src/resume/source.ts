@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { FINGERPRINT_BYTES, type SourceFingerprint } from './store.js';
 
 /**
@@ -61,4 +61,57 @@ export async function fingerprint(source: SeekableSource): Promise<SourceFingerp
     stream.destroy();
   }
   return { size, head: hash.digest('hex') };
+}
+
+/**
+ * Reads the first {@link FINGERPRINT_BYTES} of a stream (all of a shorter one) and fingerprints
+ * them like {@link fingerprint} does a seekable source's, then hands back a stream of every byte,
+ * those first ones included. Holds at most 64 KiB and one chunk. An abort of `signal` while the
+ * head is read destroys `stream` with the signal's reason.
+ * @internal
+ */
+export async function fingerprintStream(stream: Readable, size: number | undefined, signal: AbortSignal): Promise<{ fingerprint: SourceFingerprint; stream: Readable }> {
+  signal.throwIfAborted();
+  const hash = createHash('sha256');
+  const head: (Buffer | string)[] = [];
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const onAbort = (): void => void stream.destroy(signal.reason instanceof Error ? signal.reason : undefined);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let taken = 0;
+  let ended = false;
+  try {
+    while (taken < FINGERPRINT_BYTES) {
+      const next = await it.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      head.push(next.value);
+      const bytes = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      const take = Math.min(bytes.length, FINGERPRINT_BYTES - taken);
+      hash.update(bytes.subarray(0, take));
+      taken += take;
+    }
+  } catch (err) {
+    stream.destroy();
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  async function* all(): AsyncGenerator<Buffer | string> {
+    try {
+      while (head.length > 0) yield head.shift()!;
+      if (ended) return;
+      for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+      ended = true;
+    } finally {
+      // Stopped early (the import ended or was aborted): the stream is destroyed, as it would
+      // have been had it been read directly.
+      if (!ended) await it.return?.();
+    }
+  }
+  return {
+    fingerprint: { size, head: hash.digest('hex') },
+    stream: Readable.from(all(), { objectMode: stream.readableObjectMode, highWaterMark: stream.readableHighWaterMark }),
+  };
 }
