@@ -15,6 +15,7 @@ const FILES = [
   'packages/core/test/faults.test.ts',
   'packages/core/test/resume.test.ts',
   'packages/core/test/resume-faults.test.ts',
+  'packages/core/test/resume-stream.test.ts',
   'packages/cli/test/resume.test.ts',
   'packages/core/test/pipeline.test.ts',
   'packages/core/test/hostile-input.test.ts',
@@ -22,6 +23,7 @@ const FILES = [
   'packages/http/test/http.test.ts',
   'packages/express/test/express.test.ts',
   'packages/fastify/test/fastify.test.ts',
+  'packages/http/test/fetch.test.ts',
   'packages/http/test/hostile-upload.test.ts',
   'packages/fastify/test/load.test.ts',
 ];
