@@ -2,14 +2,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import type { Db } from 'mongodb';
 import { openTestDb } from '@anti-oom/testing/test-db';
-import { runCli } from '../src/index.js';
+import { bin, cliResult, runInProcess, spawnCli as spawnExecutable, tsconfig, type CliRun } from './helpers.js';
 
 let t: Awaited<ReturnType<typeof openTestDb>>;
 let db: Db;
@@ -26,56 +25,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** NDJSON lines of stdout, parsed. */
-  events: Record<string, unknown>[];
-  report: Record<string, any>;
-}
-
-function capture(tty: boolean): PassThrough & { isTTY?: boolean; text(): string } {
-  const chunks: Buffer[] = [];
-  const s = new PassThrough() as PassThrough & { isTTY?: boolean; text(): string };
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.isTTY = tty;
-  s.text = () => Buffer.concat(chunks).toString('utf8');
-  return s;
-}
-
-/** Runs the CLI in this process, as the executable would, with stdout a pipe unless `tty`. */
-async function cli(argv: string[], options: { stdin?: Readable; tty?: boolean } = {}): Promise<Run> {
-  const stdout = capture(options.tty ?? false);
-  const stderr = capture(options.tty ?? false);
-  const code = await runCli(argv, { stdin: options.stdin ?? Readable.from([]), stdout, stderr, env: { MONGODB_URI: uri } });
-  return result(code, stdout.text(), stderr.text());
-}
-
-function result(code: number, stdout: string, stderr: string): Run {
-  const events = stdout.startsWith('{') ? stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
-  return { code, stdout, stderr, events, report: events.at(-1) ?? {} };
-}
-
-const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-const tsconfig = fileURLToPath(new URL('../tsconfig.json', import.meta.url));
-
-/** Runs the real executable in its own process (sources through tsx, workspace paths from tsconfig). */
-function spawnCli(argv: string[], stdin?: Buffer): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', bin, ...argv], {
-      env: { ...process.env, MONGODB_URI: uri, TSX_TSCONFIG_PATH: tsconfig },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve(result(code ?? -1, out, err)));
-    child.stdin.end(stdin);
-  });
-}
+const cli = (argv: string[], options: { stdin?: Readable; tty?: boolean } = {}): Promise<CliRun> => runInProcess(argv, { uri, ...options });
+const spawnCli = (argv: string[], stdin?: Buffer): Promise<CliRun> => spawnExecutable(argv, { uri, ...(stdin ? { stdin } : {}) });
 
 function products(n: number, row = (i: number) => `sku-${i},Product ${i},${(i % 1000) / 10}\n`): string {
   let s = 'sku,name,price\n';
@@ -257,7 +208,7 @@ describe('anti-oom import against the real server', () => {
       }
     });
     const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
-    const run = result(code, out, err);
+    const run = cliResult(code, null, out, err);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('Stopping: settling the batches in flight');
     expect(run.report).toMatchObject({ event: 'report', state: 'aborted', error: { code: 'E_ABORTED' }, exitCode: 2 });

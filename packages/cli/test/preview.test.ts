@@ -1,14 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Db } from 'mongodb';
 import { openTestDb } from '@anti-oom/testing/test-db';
-import { parseCommand, runCli, UsageError } from '../src/index.js';
+import { parseCommand, UsageError } from '../src/index.js';
+import { runInProcess, spawnCli as spawnExecutable, type CliRun } from './helpers.js';
 
 let t: Awaited<ReturnType<typeof openTestDb>>;
 let db: Db;
@@ -31,36 +29,8 @@ function file(content: string | Buffer): string {
   return path;
 }
 
-function capture(tty: boolean): PassThrough & { isTTY?: boolean; text(): string } {
-  const chunks: Buffer[] = [];
-  const s = new PassThrough() as PassThrough & { isTTY?: boolean; text(): string };
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.isTTY = tty;
-  s.text = () => Buffer.concat(chunks).toString('utf8');
-  return s;
-}
-
-async function cli(argv: string[], tty = false): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = capture(tty);
-  const stderr = capture(tty);
-  const code = await runCli(argv, { stdin: Readable.from([]), stdout, stderr, env: { MONGODB_URI: uri } });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
-
-const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-const tsconfig = fileURLToPath(new URL('../tsconfig.json', import.meta.url));
-function spawnCli(argv: string[], stdin?: Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', bin, ...argv], { env: { ...process.env, MONGODB_URI: uri, TSX_TSCONFIG_PATH: tsconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: out, stderr: err }));
-    child.stdin.end(stdin);
-  });
-}
+const cli = (argv: string[], tty = false): Promise<CliRun> => runInProcess(argv, { uri, tty });
+const spawnCli = (argv: string[], stdin?: Buffer): Promise<CliRun> => spawnExecutable(argv, { uri, ...(stdin ? { stdin } : {}) });
 
 /** An Excel-style export: windows-1252, `;`, decimal commas, leading zeros, ids past 2^53. */
 function artikel(rows: number): Buffer {

@@ -1,15 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Db } from 'mongodb';
 import { openTestDb } from '@anti-oom/testing/test-db';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
-import { runCli } from '../src/index.js';
+import { runInProcess, spawnCli as spawnExecutable, type CliRun } from './helpers.js';
 import { CHECKPOINTS_COLLECTION, resumeKey } from '../src/resume.js';
 
 let t: Awaited<ReturnType<typeof openTestDb>>;
@@ -27,66 +25,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  events: Record<string, any>[];
-}
-
-const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-const tsconfig = fileURLToPath(new URL('../tsconfig.json', import.meta.url));
-
-/** The real executable in a child process; `crash` sets the SIGKILL test hook (see src/crash-hook.ts). */
-function spawnCli(argv: string[], crash?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', bin, ...argv], {
-      env: {
-        ...process.env,
-        MONGODB_URI: uri,
-        TSX_TSCONFIG_PATH: tsconfig,
-        // A checkpoint after every acknowledged batch, so kills land on every side of one.
-        ANTI_OOM_CHECKPOINT_MS: '0',
-        ...(crash ? { ANTI_OOM_TEST_CRASH: crash } : {}),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const events = out
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, any>);
-      resolve({ code, signal, stdout: out, stderr: err, events });
-    });
+/** The real executable; `crash` sets the SIGKILL test hook (see src/crash-hook.ts). */
+const spawnCli = (argv: string[], crash?: string): Promise<CliRun> =>
+  spawnExecutable(argv, {
+    uri,
+    // A checkpoint after every acknowledged batch, so kills land on every side of one.
+    env: { ANTI_OOM_CHECKPOINT_MS: '0', ...(crash ? { ANTI_OOM_TEST_CRASH: crash } : {}) },
   });
-}
-
-function capture(): PassThrough & { isTTY?: boolean; text(): string } {
-  const chunks: Buffer[] = [];
-  const s = new PassThrough() as PassThrough & { isTTY?: boolean; text(): string };
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.isTTY = false;
-  s.text = () => Buffer.concat(chunks).toString('utf8');
-  return s;
-}
-
-async function cli(argv: string[], stdin: Readable = Readable.from([])): Promise<{ code: number; events: Record<string, any>[]; stderr: string }> {
-  const stdout = capture();
-  const stderr = capture();
-  const code = await runCli(argv, { stdin, stdout, stderr, env: { MONGODB_URI: uri } });
-  const events = stdout
-    .text()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, any>);
-  return { code, events, stderr: stderr.text() };
-}
+const cli = (argv: string[], stdin?: Readable): Promise<CliRun> => runInProcess(argv, { uri, ...(stdin ? { stdin } : {}) });
 
 /** A small seeded generator (mulberry32), so the kill moments are the same on every run. */
 function seeded(seed: number): () => number {
@@ -139,7 +85,7 @@ describe('anti-oom import --resume', () => {
 
     const moments: string[] = [];
     let resumes = 0;
-    let last: Run | undefined;
+    let last: CliRun | undefined;
     for (let i = 0; i <= kills.length; i++) {
       const stored = (await checkpoints.findOne({ _id: key as never })) as { counters: { rowsWritten: number }; line: number; offset: number } | null;
       let crash = kills[i];

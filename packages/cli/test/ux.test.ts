@@ -4,12 +4,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Db } from 'mongodb';
 import { openTestDb } from '@anti-oom/testing/test-db';
-import { HELP, runCli } from '../src/index.js';
+import { HELP } from '../src/index.js';
+import { bin, runInProcess, tsconfig, type CliRun } from './helpers.js';
 
 let t: Awaited<ReturnType<typeof openTestDb>>;
 let db: Db;
@@ -26,23 +25,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function capture(tty: boolean): PassThrough & { isTTY?: boolean; text(): string } {
-  const chunks: Buffer[] = [];
-  const s = new PassThrough() as PassThrough & { isTTY?: boolean; text(): string };
-  s.on('data', (c: Buffer) => chunks.push(c));
-  s.isTTY = tty;
-  s.text = () => Buffer.concat(chunks).toString('utf8');
-  return s;
-}
-
-async function cli(argv: string[], tty = false): Promise<{ code: number; stdout: string; stderr: string; report: Record<string, any> }> {
-  const stdout = capture(tty);
-  const stderr = capture(tty);
-  const code = await runCli(argv, { stdin: Readable.from([]), stdout, stderr, env: { MONGODB_URI: uri } });
-  const lines = stdout.text().trim().split('\n');
-  const last = lines.at(-1) ?? '';
-  return { code, stdout: stdout.text(), stderr: stderr.text(), report: last.startsWith('{') ? JSON.parse(last) : {} };
-}
+const cli = (argv: string[], tty = false): Promise<CliRun> => runInProcess(argv, { uri, tty });
 
 let fileNo = 0;
 function file(content: string): string {
@@ -139,8 +122,6 @@ describe('keyed writes and their index, against the real server', () => {
   });
 });
 
-const bin = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-const tsconfig = fileURLToPath(new URL('../tsconfig.json', import.meta.url));
 
 /** The real executable; `stopWhen` decides, from what it printed so far, when to send `signal`. */
 function stopped(argv: string[], signal: NodeJS.Signals, stopWhen: (out: string, err: string) => boolean, delayMs = 0): Promise<{ code: number | null; stdout: string; stderr: string; report: Record<string, any> }> {
