@@ -195,7 +195,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     });
     const resumed = session.resumed;
     if (resumed) {
-      o.logger?.info({ importId: o.id, line: resumed.fromLine, byte: resumed.fromByte }, 'resuming import');
+      o.logger?.info({ line: resumed.fromLine, byte: resumed.fromByte }, 'resuming import');
       const c = session.ledger.counters;
       this.emit('resume', { line: resumed.fromLine, offset: resumed.fromByte, rowsWritten: c.rowsWritten, rowsRead: c.rowsRead, times: resumed.times });
     }

@@ -95,6 +95,11 @@ export class Ledger {
     return this.#failures;
   }
 
+  /** Rows settled beyond the frontier, waiting for it. @internal For tests. */
+  get pendingRows(): number {
+    return this.#pending.length;
+  }
+
   /** Whether the frontier moved since the last call. */
   takeMoved(): boolean {
     const moved = this.#moved;
@@ -108,14 +113,17 @@ export class Ledger {
    */
   settle(line: number, offset: number | undefined, nextLine: number | undefined, failure: RowFailure | undefined, goodEmitted: number, mapper: boolean): void {
     if (mapper) this.#settledGood++;
+    // Without a source offset (a charset of no fixed width) the frontier never moves, so a row
+    // kept here would be kept for the whole import: memory would grow with the failed rows.
+    if (!Number.isFinite(offset) || !Number.isFinite(nextLine)) return;
     const failed = failure !== undefined;
     let kept: RowFailure | undefined;
     if (failure !== undefined && this.#failures.length + this.#pendingKept < this.#keep) {
       kept = failure;
       this.#pendingKept++;
     }
-    this.#pending.push({ line, offset: offset ?? NaN, nextLine: nextLine ?? NaN, failure: kept, failed });
-    if (goodEmitted === this.#settledGood && Number.isFinite(offset) && Number.isFinite(nextLine)) this.#advance(line, offset!, nextLine!);
+    this.#pending.push({ line, offset: offset!, nextLine: nextLine!, failure: kept, failed });
+    if (goodEmitted === this.#settledGood) this.#advance(line, offset!, nextLine!);
   }
 
   /** A batch was acknowledged. */
