@@ -12,6 +12,7 @@ export default defineConfig({
       '@anti-oom/express': src('express'),
       '@anti-oom/fastify': src('fastify'),
       '@anti-oom/cli': src('cli'),
+      '@anti-oom/queue': src('queue'),
       '@anti-oom/example-shared': fileURLToPath(new URL('./examples/shared/src/index.ts', import.meta.url)),
     },
   },

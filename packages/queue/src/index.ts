@@ -1,0 +1,1 @@
+export type { UploadMeta, UploadStat, UploadStorage } from './storage/types.js';
