@@ -27,9 +27,11 @@ describeStorage(
   's3Storage',
   async () => {
     const { server, client } = await connect();
-    return { storage: s3Storage({ client, bucket: server.bucket, prefix: `suite-${randomUUID()}/`, partSize: PART }), close: async () => {} };
+    const storage = s3Storage({ client, bucket: server.bucket, prefix: `suite-${randomUUID()}/`, partSize: PART });
+    return { storage, defaults: s3Storage({ client, bucket: server.bucket, prefix: `defaults-${randomUUID()}/` }), close: async () => {} };
   },
-  { unit: PART },
+  // Parts of 8 MiB (the default), each held once while it is sent, plus the SDK's own buffers.
+  { unit: PART, memoryBound: 24 * 1024 * 1024 },
 );
 
 describe('s3Storage', () => {
