@@ -15,7 +15,7 @@ describeStorage(
     const t = await openTestDb('gridfs');
     return { storage: gridfsStorage(t.db, { chunkSize: CHUNK }), defaults: gridfsStorage(t.db, { bucketName: 'defaults' }), close: t.close };
   },
-  { unit: CHUNK, memoryBound: 8 * 1024 * 1024 },
+  { unit: CHUNK, memory: { size: 48 * 1024 * 1024, bound: 8 * 1024 * 1024 } },
 );
 
 describe('gridfsStorage', () => {

@@ -16,7 +16,7 @@ export interface StorageUnderTest {
  * storage's natural piece (GridFS chunk, S3 part): the sizes below straddle it, so partial pieces
  * are rewritten and continued.
  */
-export function describeStorage(name: string, setup: () => Promise<StorageUnderTest>, options: { unit: number; memoryBound: number }): void {
+export function describeStorage(name: string, setup: () => Promise<StorageUnderTest>, options: { unit: number; memory: { size: number; bound: number } }): void {
   const unit = options.unit;
 
   describe(`${name}: UploadStorage conformance`, () => {
@@ -232,7 +232,7 @@ export function describeStorage(name: string, setup: () => Promise<StorageUnderT
     it('holds a bounded amount of memory whatever the size of the body', async () => {
       const big = s.defaults ?? storage;
       const id = randomUUID();
-      const size = 48 * 1024 * 1024;
+      const size = options.memory.size;
       await big.create(id, { length: size });
       const used = () => {
         const m = process.memoryUsage();
@@ -265,7 +265,7 @@ export function describeStorage(name: string, setup: () => Promise<StorageUnderT
       await big.complete(id);
       const growth = peak - baseline;
       console.log(`${name}: a ${size >> 20} MiB append grew heap+buffers by at most ${(growth / 1048576).toFixed(1)} MiB`);
-      expect(growth).toBeLessThan(options.memoryBound);
+      expect(growth).toBeLessThan(options.memory.bound);
       expect(await digest((await big.source(id)).open(size - 1000))).toEqual(expectedDigest(15, size - 1000, size));
       await big.delete(id);
     }, 300_000);
