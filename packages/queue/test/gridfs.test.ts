@@ -48,12 +48,14 @@ describe('gridfsStorage', () => {
     expect(await digest((await storage.source(id)).open(CHUNK + 5))).toEqual(expectedDigest(12, CHUNK + 5, size));
   });
 
-  it('reads a file past chunks a crashed append left beyond its length', async () => {
+  it('completes an upload into a readable GridFS file past bytes a crashed append left beyond its length', async () => {
     const storage = gridfsStorage(db, { chunkSize: CHUNK });
     const id = randomUUID();
     await storage.create(id, {});
     await storage.append(id, 0, body(13, 0, CHUNK + 10));
-    // An app instance that died between storing a chunk and recording the new length.
+    // An app instance that died between storing chunks and recording the new length: the last
+    // chunk rewritten longer, and one more after it.
+    await db.collection('antiOomUploads.chunks').updateOne({ files_id: id, n: 1 }, { $set: { data: Buffer.concat([slice(13, CHUNK, CHUNK + 10), slice(99, 0, 50)]) } });
     await db.collection('antiOomUploads.chunks').insertOne({ files_id: id, n: 2, data: slice(99, 0, 10) });
     await storage.complete(id);
     expect(await digest((await storage.source(id)).open(0))).toEqual(expectedDigest(13, 0, CHUNK + 10));

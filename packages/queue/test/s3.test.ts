@@ -59,6 +59,20 @@ describe('s3Storage', () => {
     expect(await digest((await storage.source(id)).open(size - 5))).toEqual(expectedDigest(31, size - 5, size));
   });
 
+  it('continues, with a smaller partSize, a tail longer than its parts', async () => {
+    const prefix = `mixed-${randomUUID()}/`;
+    const big = s3Storage({ client: s.client, bucket: s.server.bucket, prefix, partSize: 6 * 1024 * 1024 });
+    const small = s3Storage({ client: s.client, bucket: s.server.bucket, prefix, partSize: PART });
+    const id = randomUUID();
+    const tail = 5.5 * 1024 * 1024;
+    const size = 12 * 1024 * 1024;
+    await big.create(id, {});
+    await big.append(id, 0, body(32, 0, tail));
+    expect(await small.append(id, tail, body(32, tail, size))).toBe(size);
+    await small.complete(id);
+    expect(await digest((await small.source(id)).open(0))).toEqual(expectedDigest(32, 0, size));
+  });
+
   it('keeps two prefixes apart', async () => {
     const a = s3Storage({ client: s.client, bucket: s.server.bucket, prefix: 'a/' });
     const b = s3Storage({ client: s.client, bucket: s.server.bucket, prefix: 'b/' });

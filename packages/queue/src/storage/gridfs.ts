@@ -268,8 +268,17 @@ export function gridfsStorage(db: Db, options: GridfsStorageOptions = {}): Uploa
         throw new IngestError(IngestErrorCode.E_CONFLICT, `The upload has ${doc.length} of its ${length} bytes; send the rest before completing it.`, { offset: doc.length });
       }
       if (await othersWriting(id, '')) throw new IngestError(IngestErrorCode.E_CONFLICT, 'The upload is still being written to; complete it after that request ends.', { offset: doc.length });
-      // Chunks a crashed append stored past the recorded length would make GridFS readers fail.
+      // What a crashed append stored past the recorded length would make GridFS readers fail:
+      // whole chunks after the last, and bytes past the length in the last one.
       await chunks.deleteMany({ files_id: id, n: { $gte: Math.ceil(doc.length / doc.chunkSize) } });
+      const rest = doc.length % doc.chunkSize;
+      if (rest !== 0) {
+        const n = Math.floor(doc.length / doc.chunkSize);
+        const last = await chunks.findOne({ _id: chunkId(id, n) });
+        const data = last ? Buffer.from(last.data.buffer) : undefined;
+        if (!data || data.length < rest) throw new IngestError(IngestErrorCode.E_INTERNAL, `Upload ${id} has lost part of chunk ${n}; delete it and upload again.`);
+        if (data.length > rest) await putChunk(id, n, data.subarray(0, rest), true);
+      }
       await claims.deleteMany({ files_id: id });
       const done = await files.updateOne({ _id: id }, { $set: { 'metadata.complete': true, uploadDate: new Date() } });
       if (done.matchedCount !== 1) throw uploadNotFound();

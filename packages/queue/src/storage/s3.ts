@@ -238,7 +238,10 @@ export function s3Storage(options: S3StorageOptions): UploadStorage {
         head = Buffer.from(await res.Body.transformToByteArray());
       }
       const tailAt = partBytes;
-      for await (const piece of pieces(body, partSize, head, signal)) {
+      // An instance configured with a smaller partSize may continue a tail longer than its parts:
+      // its parts are then as long as that tail (any size from 5 MiB up is a valid part).
+      const size = Math.max(partSize, head.length + 1);
+      for await (const piece of pieces(body, size, head, signal)) {
         let bytes = piece.bytes;
         let tooLong = false;
         if (limit !== undefined && partBytes + bytes.length > limit) {
@@ -253,14 +256,14 @@ export function s3Storage(options: S3StorageOptions): UploadStorage {
             await client.send(new PutObjectCommand({ Bucket: bucket, Key: key.claim(id, offset), Body: token }));
             renewedAt = t;
           }
-          if (bytes.length === partSize) {
+          if (bytes.length === size) {
             parts += 1;
             await client.send(new UploadPartCommand({ Bucket: bucket, Key: key.file(id), UploadId: info.uploadId, PartNumber: parts, Body: bytes, ContentLength: bytes.length }));
             partBytes += bytes.length;
           } else {
             await client.send(new PutObjectCommand({ Bucket: bucket, Key: key.tail(id, partBytes), Body: bytes, ContentLength: bytes.length }));
           }
-          stored = partBytes + (bytes.length === partSize ? 0 : bytes.length);
+          stored = partBytes + (bytes.length === size ? 0 : bytes.length);
         }
         if (tooLong) throw pastLength(limit!);
         if (piece.error) throw piece.error;
