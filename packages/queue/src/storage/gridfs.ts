@@ -9,19 +9,20 @@ import type { UploadMeta, UploadStat, UploadStorage } from './types.js';
 /** Options of {@link gridfsStorage}. */
 export interface GridfsStorageOptions {
   /**
-   * The GridFS bucket: uploads live in `<bucketName>.files` and `<bucketName>.chunks`.
+   * The GridFS bucket: uploads live in `<bucketName>.files` and `<bucketName>.chunks`, and the
+   * claims of appends in progress in `<bucketName>.claims`.
    * @defaultValue `'antiOomUploads'`
    */
   bucketName?: string;
   /**
-   * Bytes per GridFS chunk; also the most an append holds in memory. Fixed per bucket: uploads
-   * keep the chunk size they were created with.
+   * Bytes per GridFS chunk; also what an append holds in memory. Each upload keeps the chunk size
+   * it was created with, so instances configured differently can continue each other's uploads.
    * @defaultValue `261120` (255 KiB, GridFS's own default)
    */
   chunkSize?: number;
   /**
-   * How long an append's claim on an upload lasts without being renewed (each stored chunk renews
-   * it). Another append to the same upload is refused with `E_CONFLICT` until the claim is
+   * How long an append's claim on an upload lasts without being renewed (an append renews it as
+   * it stores chunks). Another append to the same upload is refused with `E_CONFLICT` until the claim is
    * released or has expired, so this bounds how long a crashed app instance blocks a client that
    * resumes elsewhere. Assumes the app instances' clocks agree to well within this.
    * @defaultValue `60000`
