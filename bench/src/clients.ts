@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
+import type { MongoServer } from '@anti-oom/testing';
 import type { ScenarioResult, VariantResult } from './report.js';
 import { round, spread } from './stats.js';
 import { runTimed, type ProcessFigures } from './timed.js';
@@ -69,11 +70,12 @@ export async function startAckTarget(): Promise<Target> {
 }
 
 /** The test database: rows are counted in the collection, which is then dropped. */
-export function databaseTarget(uri: string, description: string): Target {
+export function databaseTarget(server: MongoServer): Target {
+  const uri = server.uri;
   return {
     name: 'db',
     uri,
-    description,
+    description: server.description ?? server.kind,
     arrived: (collection) =>
       withClient(uri, async (c) => {
         const n = await c.db('anti_oom_bench').collection(collection).countDocuments();
@@ -81,7 +83,7 @@ export function databaseTarget(uri: string, description: string): Target {
         return n;
       }),
     clear: (collection) => withClient(uri, (c) => c.db('anti_oom_bench').collection(collection).drop().catch(() => false)).then(() => undefined),
-    stop: async () => {},
+    stop: () => server.stop(),
   };
 }
 

@@ -21,7 +21,7 @@ afterAll(async () => {
 beforeEach(() => server.reset());
 
 /** An OP_MSG request with one body section and, optionally, one document sequence. */
-function opMsg(requestId: number, body: object, sequence?: { id: string; docs: object[] }): Buffer {
+function opMsg(requestId: number, body: object, sequence?: { id: string; docs: object[] }, flags = 0): Buffer {
   const sections = [Buffer.from([0]), serialize(body)];
   if (sequence) {
     const docs = sequence.docs.map((d) => serialize(d));
@@ -30,7 +30,9 @@ function opMsg(requestId: number, body: object, sequence?: { id: string; docs: o
     size.writeInt32LE(4 + id.length + docs.reduce((n, d) => n + d.length, 0));
     sections.push(Buffer.from([1]), size, id, ...docs);
   }
-  const payload = Buffer.concat([Buffer.alloc(4), ...sections]);
+  const flagBits = Buffer.alloc(4);
+  flagBits.writeUInt32LE(flags);
+  const payload = Buffer.concat([flagBits, ...sections]);
   const head = Buffer.alloc(16);
   head.writeInt32LE(16 + payload.length, 0);
   head.writeInt32LE(requestId, 4);
@@ -80,13 +82,13 @@ describe('acknowledge-only server', () => {
     expect(server.counters().unknown).toEqual({ replSetGetStatus: 1 });
   });
 
-  it('counts unacknowledged (w: 0) writes without replying', async () => {
+  it('counts unacknowledged (w: 0) writes through the driver', async () => {
     await client.db('bench').collection('items').insertMany([{ a: 1 }, { a: 2 }], { writeConcern: { w: 0 } });
     await client.db('admin').command({ ping: 1 });
     expect(server.counters().inserted).toBe(2);
   });
 
-  it('reads a request that arrives one byte at a time, and two requests in one write', async () => {
+  it('reads a request that arrives one byte at a time, several requests in one write, and answers none with moreToCome', async () => {
     const socket = createConnection({ port: server.port, host: '127.0.0.1' });
     await once(socket, 'connect');
     const replies: Buffer[] = [];
@@ -103,12 +105,21 @@ describe('acknowledge-only server', () => {
       socket.write(Buffer.from([byte]));
       await new Promise((r) => setImmediate(r));
     }
-    socket.write(Buffer.concat([opMsg(8, { ping: 1, $db: 'admin' }), opMsg(9, { insert: 'items', documents: [{ a: 1 }, { a: 2 }], $db: 'bench' })]));
-    while (replies.length < 3) await once(socket, 'data');
+    // Request 10 sets moreToCome (w: 0): counted, never answered; the ping after it is.
+    const moreToCome = 2;
+    socket.write(
+      Buffer.concat([
+        opMsg(8, { ping: 1, $db: 'admin' }),
+        opMsg(9, { insert: 'items', documents: [{ a: 1 }, { a: 2 }], $db: 'bench' }),
+        opMsg(10, { insert: 'items', $db: 'bench' }, { id: 'documents', docs: [{ a: 3 }] }, moreToCome),
+        opMsg(11, { ping: 1, $db: 'admin' }),
+      ]),
+    );
+    while (replies.length < 4) await once(socket, 'data');
     socket.destroy();
-    expect(replies.map((r) => r.readInt32LE(8))).toEqual([7, 8, 9]);
-    expect(replies.map((r) => deserialize(r.subarray(21)))).toEqual([{ n: 3, ok: 1 }, { ok: 1 }, { n: 2, ok: 1 }]);
-    expect(server.counters().inserted).toBe(5);
+    expect(replies.map((r) => r.readInt32LE(8))).toEqual([7, 8, 9, 11]);
+    expect(replies.map((r) => deserialize(r.subarray(21)))).toEqual([{ n: 3, ok: 1 }, { ok: 1 }, { n: 2, ok: 1 }, { ok: 1 }]);
+    expect(server.counters().inserted).toBe(6);
   });
 
   it('reads upsert flags from statements in a document sequence and in the body', () => {
