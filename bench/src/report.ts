@@ -250,6 +250,13 @@ export function renderReadmeBench(doc: string, dir: string): string {
     parts.push('', `Into ${machines.get('database')?.database ?? 'the database'} (insert mode, ${db.variants[0] ? `${round(db.variants[0].bytes / 1048576)} MB` : ''} narrow file):`, '', '| Variant | rows/s | peak RSS, MB |', '|---|---|---|');
     for (const v of db.variants) parts.push(`| ${v.label} | ${Math.round(v.rowsPerSecond.median).toLocaleString('en')} | ${round(v.peakRssMB.max)} |`);
   }
+  for (const name of ['clients-ack', 'clients-db']) {
+    const r = all.get(name);
+    if (!r) continue;
+    const m = machines.get(name)!;
+    parts.push('', `${r.title} (${m.date}, \`${m.command}\`, medians of ${r.variants[0]?.runs ?? 1} paired rounds; a shared, noisy machine):`, '', '| Client | rows/s | CPU µs/row | peak RSS, MB |', '|---|---|---|---|');
+    for (const v of r.variants) parts.push(`| ${v.label} | ${Math.round(v.rowsPerSecond.median).toLocaleString('en')} | ${round(v.cpuMicrosPerRow!.median, 2)} | ${round(v.peakRssMB.max)} |`);
+  }
   const backends = all.get('backends');
   if (backends) parts.push('', ...backendsSummary(backends, machines.get('backends')!, 'bench/RESULTS.md'));
   parts.push('', targets(all));

@@ -235,10 +235,10 @@ async function clientsScenarioRun(mongoimport: ReturnType<typeof findMongoimport
     console.log(`» clients, ${rows.toLocaleString('en')} rows (${sizeLabel(bytes)}), into ${target.description}`);
     try {
       // Into the database, which is the bottleneck there, a run takes minutes: fewer rounds, no
-      // warm-up, and not the second engine (the client's cost does not show through the database).
+      // warm-up, and only the main clients (a client's own cost does not show through the database).
       const variants =
         name === 'db'
-          ? await measureClients(target, list.filter((c) => c.variant !== 'anti-oom-cli-csv-parse'), file, bytes, rows, Number(values['clients-db-runs']), false)
+          ? await measureClients(target, list.filter((c) => !['anti-oom-cli-csv-parse', 'anti-oom-cli-typed'].includes(c.variant)), file, bytes, rows, Number(values['clients-db-runs']), false)
           : await measureClients(target, list, file, bytes, rows, runs);
       out.push(clientsScenario(target, variants, rows, bytes, mongoimport, conditions));
     } catch (err) {
