@@ -219,7 +219,7 @@ export function clientsScenario(target: Target, variants: VariantResult[], rows:
   else notes.push(`mongoimport: ${mongoimport.path} (built from mongo-tools' source, Apache-2.0).`);
   const server = variants.filter((v) => v.serverCpuMicrosPerRow).map((v) => v.serverCpuMicrosPerRow!.median);
   if (server.length) notes.push(`The acknowledge-only server (Node, in a process of its own) spent ${round(Math.min(...server), 2)}–${round(Math.max(...server), 2)} µs of CPU per row (median per client), against the clients' figures above: it is not the bottleneck.`);
-  if (target.name === 'db') notes.push(`Into ${target.description}, the database is the bottleneck: every client waits on it, so these figures say little about the clients themselves (the acknowledge-only table does).`);
+  if (target.name === 'db') notes.push(`Into ${target.description}, the database is the bottleneck: every client waits on it, so these figures say little about the clients themselves (the acknowledge-only table does). No warm-up run here (a run takes minutes); the collection is counted and dropped after every run.`);
   return {
     name: `clients-${target.name}`,
     title: `Clients, whole processes: ${rows.toLocaleString('en')} rows × 10 columns (${Math.round(bytes / 1048576)} MB, quoted fields, UTF-8), ${WORKERS} workers, into ${target.description}`,

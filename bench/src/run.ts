@@ -209,7 +209,8 @@ async function backpressureScenario(): Promise<ScenarioResult[]> {
   ];
 }
 
-let clientsDatabase: string | undefined;
+/** The servers the clients scenario wrote to, for the machine line of the results. */
+const clientsServers: string[] = [];
 
 async function clientsScenarioRun(mongoimport: ReturnType<typeof findMongoimport>): Promise<ScenarioResult[]> {
   const unavailable = timedUnavailable();
@@ -227,11 +228,9 @@ async function clientsScenarioRun(mongoimport: ReturnType<typeof findMongoimport
     let target: Target;
     // A server of its own, started just before it is used, for the minutes this takes.
     if (name === 'ack') target = await startAckTarget();
-    else if (name === 'db') {
-      target = databaseTarget(await startMongo());
-      clientsDatabase = target.description;
-    }
+    else if (name === 'db') target = databaseTarget(await startMongo());
     else throw new Error(`--clients-targets: unknown target "${name}" (ack, db)`);
+    clientsServers.push(target.description);
     console.log(`» clients, ${rows.toLocaleString('en')} rows (${sizeLabel(bytes)}), into ${target.description}`);
     try {
       // Into the database, which is the bottleneck there, a run takes minutes: fewer rounds, no
@@ -273,7 +272,7 @@ const machine = {
   cpu: cpus()[0]?.model ?? 'unknown',
   memoryGB: Math.round(totalmem() / 1024 ** 3),
   node: process.version,
-  database: server ? (server.description ?? server.kind) : (clientsDatabase ?? 'not used'),
+  database: server ? (server.description ?? server.kind) : (clientsServers.length ? clientsServers.join('; ') : 'not used'),
   date: new Date().toISOString().slice(0, 10),
   command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
 };
