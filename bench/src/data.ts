@@ -46,17 +46,53 @@ function row(shape: Shape, i: number, r: () => number): string {
 
 /** Path of a generated file of about `bytes`, creating it if needed. */
 export async function dataFile(shape: Shape, bytes: number): Promise<string> {
+  const r = rng(shape === 'narrow' ? 1 : 2);
+  return generate(`${shape}-${bytes}.csv`, HEADERS[shape], (i) => row(shape, i, r), (written) => written >= bytes);
+}
+
+const ACCENTED = ['café', 'Müller', 'naïve', 'Ångström', 'señor', 'Łódź', 'crème brûlée', 'Straße', 'smörgåsbord', 'façade', 'jalapeño', 'Zürich'];
+
+/**
+ * The clients comparison's file: `rows` rows (a multiple of 2000) of 10 columns, ~100 bytes each (500,000 rows is
+ * ~50 MB), some fields quoted (with commas and doubled quotes inside), UTF-8 text with accents.
+ */
+export async function clientsFile(rows: number): Promise<string> {
+  const r = rng(3);
+  const w = () => WORDS[Math.floor(r() * WORDS.length)]!;
+  const a = () => ACCENTED[Math.floor(r() * ACCENTED.length)]!;
+  return generate(
+    `clients-${rows}rows.csv`,
+    'id,sku,name,brand,category,price,qty,active,updated,note',
+    (i) =>
+      [
+        i,
+        `SKU-${i}`,
+        `"${w()} ${w()}, ${i}"`,
+        a(),
+        `cat-${Math.floor(r() * 40)}`,
+        (r() * 1000).toFixed(2),
+        Math.floor(r() * 10_000),
+        r() > 0.5 ? 'true' : 'false',
+        new Date(1_600_000_000_000 + Math.floor(r() * 1e11)).toISOString().slice(0, 10),
+        `"${a()} ""${w()}"""`,
+      ].join(','),
+    (_written, rowsWritten) => rowsWritten >= rows,
+  );
+}
+
+/** Streams rows to `name` in DATA_DIR, 2000 at a time, until `done`; reused when the file is there already. */
+async function generate(name: string, header: string, makeRow: (i: number) => string, done: (bytes: number, rows: number) => boolean): Promise<string> {
   mkdirSync(DATA_DIR, { recursive: true });
-  const path = join(DATA_DIR, `${shape}-${bytes}.csv`);
+  const path = join(DATA_DIR, name);
   if (existsSync(path)) return path;
   const partial = `${path}.partial`;
   const out = createWriteStream(partial);
-  const r = rng(shape === 'narrow' ? 1 : 2);
   let written = 0;
-  out.write(`${HEADERS[shape]}\n`);
-  for (let i = 0; written < bytes; ) {
+  out.write(`${header}\n`);
+  let i = 0;
+  while (!done(written, i)) {
     let chunk = '';
-    for (const end = i + 2000; i < end; i++) chunk += `${row(shape, i, r)}\n`;
+    for (const end = i + 2000; i < end; i++) chunk += `${makeRow(i)}\n`;
     written += chunk.length;
     if (!out.write(chunk)) await once(out, 'drain');
   }

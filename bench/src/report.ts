@@ -11,6 +11,14 @@ export interface VariantResult {
   mbps: Spread;
   rowsPerSecond: Spread;
   peakRssMB: Spread;
+  /** Whole-process figures (clients scenarios). */
+  wallSeconds?: Spread;
+  cpuSeconds?: Spread;
+  cpuMicrosPerRow?: Spread;
+  /** The acknowledge-only server's CPU per row, while this variant ran. */
+  serverCpuMicrosPerRow?: Spread;
+  /** Ratios to mongoimport within each round: rows/s (higher is faster), CPU per row (lower is cheaper). */
+  vsMongoimport?: { rowsPerSecond: Spread; cpuPerRow: Spread };
   extra?: unknown;
 }
 
@@ -28,7 +36,32 @@ type Machine = Record<string, string | number>;
 const find = (r: ScenarioResult | undefined, variant: string, label?: RegExp) =>
   r?.variants.find((v) => v.variant === variant && (!label || label.test(v.label)));
 
+const x = (s: Spread | undefined) => (s ? `${round(s.median, 2)}× (${round(s.min, 2)}–${round(s.max, 2)})` : '—');
+
+/** Whole-process figures of each client, and its ratios to mongoimport within each round. */
+function clientsTable(r: ScenarioResult): string {
+  const lines = [
+    '| Client | wall, s median (min–max) | rows/s median | CPU user+sys, s median | CPU µs/row median | peak RSS, MB (max) | rows/s × mongoimport, paired median (min–max) | CPU/row × mongoimport, paired median (min–max) |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const v of r.variants) {
+    const cells = [
+      v.label,
+      `${round(v.wallSeconds!.median, 2)} (${round(v.wallSeconds!.min, 2)}–${round(v.wallSeconds!.max, 2)})`,
+      Math.round(v.rowsPerSecond.median).toLocaleString('en'),
+      String(round(v.cpuSeconds!.median, 2)),
+      String(round(v.cpuMicrosPerRow!.median, 2)),
+      String(round(v.peakRssMB.max)),
+      v.variant === 'mongoimport' ? '1×' : x(v.vsMongoimport?.rowsPerSecond),
+      v.variant === 'mongoimport' ? '1×' : x(v.vsMongoimport?.cpuPerRow),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 function table(r: ScenarioResult): string {
+  if (r.name.startsWith('clients-')) return clientsTable(r);
   if (r.name === 'backends') {
     // Database-bound and time-boxed: rows/s and how much was written say it all.
     const lines = ['| Variant | rows/s | rows written | seconds |', '|---|---|---|---|'];
@@ -103,15 +136,32 @@ function targets(all: Map<string, ScenarioResult>): string {
       rows.push(verdict(ratio >= 0.95, `checkpoints (resume) cost ≤ 5% of rows/s, null sink, ${name === 'checkpoint' ? 'csv-parse' : 'fast'} engine: ${ratio >= 1 ? `no measurable cost (${round((ratio - 1) * 100)}% faster, within the noise)` : `${round((1 - ratio) * 100)}% slower`}`));
     }
   }
-  const d = all.get('database');
-  rows.push(`| into the database, insert mode: rows/s ≥ mongoimport with the same workers | ${d?.notes?.some((n) => n.startsWith('mongoimport: not available')) ? 'not measured: mongoimport could not be built here (see the database section of bench/RESULTS.md)' : 'not measured'} |`);
+  rows.push(...clientTargets(all));
   return rows.join('\n');
+}
+
+/** Issue 13's client-side targets: `anti-oom import` against mongoimport, same file and workers. */
+function clientTargets(all: Map<string, ScenarioResult>): string[] {
+  const rows: string[] = [];
+  const missing = (r: ScenarioResult | undefined) =>
+    !r ? 'not measured (run `pnpm bench --scenarios clients`)' : r.notes?.some((n) => n.startsWith('mongoimport: not available')) ? 'not measured: no mongoimport here (see bench/RESULTS.md)' : 'not measured';
+  const ack = all.get('clients-ack');
+  const ours = find(ack, 'anti-oom-cli');
+  const speed = ours?.vsMongoimport?.rowsPerSecond;
+  const cpu = ours?.vsMongoimport?.cpuPerRow;
+  rows.push(speed ? verdict(speed.median >= 1.5, `acknowledge-only server: \`anti-oom import\` rows/s ≥ 1.5× mongoimport, ${ours.label.match(/-j \d+/)?.[0] ?? ''} both: ${round(speed.median, 2)}× (paired rounds ${round(speed.min, 2)}–${round(speed.max, 2)}×)`) : `| acknowledge-only server: \`anti-oom import\` rows/s ≥ 1.5× mongoimport | ${missing(ack)} |`);
+  rows.push(cpu ? verdict(cpu.median <= 0.6, `acknowledge-only server: \`anti-oom import\` CPU per row ≤ 0.6× mongoimport's: ${round(cpu.median, 2)}× (${round(ours!.cpuMicrosPerRow!.median, 2)} vs ${round(find(ack, 'mongoimport')!.cpuMicrosPerRow!.median, 2)} µs/row)`) : `| acknowledge-only server: \`anti-oom import\` CPU per row ≤ 0.6× mongoimport's | ${missing(ack)} |`);
+  if (ours) rows.push(verdict(ours.peakRssMB.max <= 110, `peak RSS of \`anti-oom import\` through the driver ≤ 110 MB, 10-column file of ${Math.round(ours.bytes / 1048576)} MB (acknowledge-only server; mongoimport ${round(find(ack, 'mongoimport')?.peakRssMB.max ?? NaN)} MB): ${round(ours.peakRssMB.max)} MB`));
+  const db = all.get('clients-db');
+  const intoDb = find(db, 'anti-oom-cli')?.vsMongoimport?.rowsPerSecond;
+  rows.push(intoDb ? verdict(intoDb.median >= 1, `into the test database: \`anti-oom import\` rows/s ≥ 1.0× mongoimport, same workers (the database is the bottleneck): ${round(intoDb.median, 2)}× (paired rounds ${round(intoDb.min, 2)}–${round(intoDb.max, 2)}×)`) : `| into the test database: \`anti-oom import\` rows/s ≥ 1.0× mongoimport, same workers | ${missing(db)} |`);
+  return rows;
 }
 
 function loadResults(dir: string): { all: Map<string, ScenarioResult>; machines: Map<string, Machine> } {
   const all = new Map<string, ScenarioResult>();
   const machines = new Map<string, Machine>();
-  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'database', 'backends', 'checkpoint', 'checkpoint-fast', 'memory', 'backpressure'];
+  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'clients-ack', 'clients-db', 'database', 'backends', 'checkpoint', 'checkpoint-fast', 'memory', 'backpressure'];
   const rank = (f: string) => {
     const i = order.indexOf(f.replace(/\.json$/, ''));
     return i === -1 ? order.length : i;
@@ -149,7 +199,7 @@ export function renderResults(current: Machine | undefined, dir: string): string
     '',
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGB} GB, Node ${machine.node}; database: ${machine.database}; ${machine.date}.`,
     '',
-    `Reproduce: \`corepack pnpm bench\` (all scenarios; options: \`--scenarios parse,pipeline,database,memory,backpressure,checkpoint --sizes 10MB,100MB,1GB --runs 5 --db-size 10MB --shapes narrow,wide\`; \`--render\` only regenerates this file from bench/results).`,
+    `Reproduce: \`corepack pnpm bench\` (all scenarios; options: \`--scenarios parse,pipeline,database,memory,backpressure,checkpoint,clients --sizes 10MB,100MB,1GB --runs 5 --db-size 10MB --shapes narrow,wide --clients-rows 500000 --clients-targets ack,db --clients-db-runs 2\`; \`--render\` only regenerates this file from bench/results).`,
     'Each variant runs once to warm up, then `--runs` times, each in a fresh process (peak RSS is the kernel\'s high-water mark for that process, `process.resourceUsage().maxRSS`, loader included). Inputs are generated, seeded, into bench/data/. The machine is shared and noisy: compare figures within one run.',
     '',
     '## Targets',
@@ -200,6 +250,13 @@ export function renderReadmeBench(doc: string, dir: string): string {
     parts.push('', `Into ${machines.get('database')?.database ?? 'the database'} (insert mode, ${db.variants[0] ? `${round(db.variants[0].bytes / 1048576)} MB` : ''} narrow file):`, '', '| Variant | rows/s | peak RSS, MB |', '|---|---|---|');
     for (const v of db.variants) parts.push(`| ${v.label} | ${Math.round(v.rowsPerSecond.median).toLocaleString('en')} | ${round(v.peakRssMB.max)} |`);
   }
+  for (const name of ['clients-ack', 'clients-db']) {
+    const r = all.get(name);
+    if (!r) continue;
+    const m = machines.get(name)!;
+    parts.push('', `${r.title} (${m.date}, \`${m.command}\`, medians of ${r.variants[0]?.runs ?? 1} paired rounds; a shared, noisy machine):`, '', '| Client | rows/s | CPU µs/row | peak RSS, MB |', '|---|---|---|---|');
+    for (const v of r.variants) parts.push(`| ${v.label} | ${Math.round(v.rowsPerSecond.median).toLocaleString('en')} | ${round(v.cpuMicrosPerRow!.median, 2)} | ${round(v.peakRssMB.max)} |`);
+  }
   const backends = all.get('backends');
   if (backends) parts.push('', ...backendsSummary(backends, machines.get('backends')!, 'bench/RESULTS.md'));
   parts.push('', targets(all));
@@ -214,12 +271,20 @@ function backendsSummary(r: ScenarioResult, m: Machine, resultsLink: string): st
 }
 
 /**
- * docs/from-mongoimport.md's speed figures, from the same results: the database scenario (with
- * its date, command and server) and the backends scenario, between its bench markers.
+ * docs/from-mongoimport.md's speed figures, from the same results: the clients scenarios (both
+ * programs side by side, on the acknowledge-only server and on the test database) and their targets,
+ * the database scenario (with its date, command and server) and the backends scenario, between its
+ * bench markers.
  */
 export function renderMongoimportDoc(doc: string, dir: string): string {
   const { all, machines } = loadResults(dir);
   const parts: string[] = ['<!-- Generated by `pnpm bench` from bench/results/*.json. Do not edit by hand. -->', ''];
+  for (const name of ['clients-ack', 'clients-db']) {
+    const r = all.get(name);
+    if (r) parts.push(...renderScenario(r, machines.get(name)!, '###'));
+  }
+  const targetRows = clientTargets(all);
+  parts.push('Targets (issue 13):', '', '| Target | Result |', '|---|---|', ...targetRows, '');
   const db = all.get('database');
   const m = machines.get('database');
   if (db && m) {

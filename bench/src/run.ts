@@ -1,14 +1,16 @@
 // `pnpm bench`: every scenario, side by side in one run, several times after a warm-up.
-// Options: --scenarios parse,pipeline,database,memory,backpressure,checkpoint  --sizes 10MB,100MB,1GB
-//          --runs 5  --db-size 10MB  --shapes narrow,wide
+// Options: --scenarios parse,pipeline,database,memory,backpressure,checkpoint,clients  --sizes 10MB,100MB,1GB
+//          --runs 5  --db-size 10MB  --shapes narrow,wide  --clients-rows 500000  --clients-targets ack,db  --clients-db-runs 2
 import { spawnSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startMongo, type MongoServer } from '@anti-oom/testing';
-import { dataFile, parseSize, sizeLabel, sizeOf, type Shape } from './data.js';
+import { clientsFile, dataFile, parseSize, sizeLabel, sizeOf, type Shape } from './data.js';
+import { clients, clientsScenario, databaseTarget, measureClients, startAckTarget, type Target } from './clients.js';
+import { timedUnavailable } from './timed.js';
 import { renderMemoryDoc, renderMongoimportDoc, renderReadmeBench, renderResults, type ScenarioResult, type VariantResult } from './report.js';
 import { round, spread } from './stats.js';
 import { findMongoimport } from './tools.js';
@@ -26,11 +28,14 @@ function writeMemoryDoc(): void {
 }
 const { values } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: 'parse,pipeline,database,memory,backpressure,checkpoint' },
+    scenarios: { type: 'string', default: 'parse,pipeline,database,memory,backpressure,checkpoint,clients' },
     sizes: { type: 'string', default: '10MB,100MB' },
     runs: { type: 'string', default: '5' },
     'db-size': { type: 'string', default: '10MB' },
     shapes: { type: 'string', default: 'narrow,wide' },
+    'clients-rows': { type: 'string', default: '500000' },
+    'clients-targets': { type: 'string', default: 'ack,db' },
+    'clients-db-runs': { type: 'string', default: '2' },
     render: { type: 'boolean', default: false },
   },
 });
@@ -204,9 +209,51 @@ async function backpressureScenario(): Promise<ScenarioResult[]> {
   ];
 }
 
+/** The servers the clients scenario wrote to, for the machine line of the results. */
+const clientsServers: string[] = [];
+
+async function clientsScenarioRun(mongoimport: ReturnType<typeof findMongoimport>): Promise<ScenarioResult[]> {
+  const unavailable = timedUnavailable();
+  if (unavailable) {
+    console.log(`» clients: not run. ${unavailable}`);
+    return [];
+  }
+  const rows = Number(values['clients-rows']);
+  const file = await clientsFile(rows);
+  const bytes = sizeOf(file);
+  const list = clients('path' in mongoimport ? mongoimport.path : undefined);
+  const out: ScenarioResult[] = [];
+  for (const name of values['clients-targets']!.split(',')) {
+    const conditions = { startedAt: new Date(), loadAverage: loadavg() };
+    let target: Target;
+    // A server of its own, started just before it is used, for the minutes this takes.
+    if (name === 'ack') target = await startAckTarget();
+    else if (name === 'db') target = databaseTarget(await startMongo());
+    else throw new Error(`--clients-targets: unknown target "${name}" (ack, db)`);
+    clientsServers.push(target.description);
+    console.log(`» clients, ${rows.toLocaleString('en')} rows (${sizeLabel(bytes)}), into ${target.description}`);
+    try {
+      // Into the database, which is the bottleneck there, a run takes minutes: fewer rounds, no
+      // warm-up, and only the main clients (a client's own cost does not show through the database).
+      const variants =
+        name === 'db'
+          ? await measureClients(target, list.filter((c) => !['anti-oom-cli-csv-parse', 'anti-oom-cli-typed'].includes(c.variant)), file, bytes, rows, Number(values['clients-db-runs']), false)
+          : await measureClients(target, list, file, bytes, rows, runs);
+      out.push(clientsScenario(target, variants, rows, bytes, mongoimport, conditions));
+    } catch (err) {
+      // One target failing (a server gone on a shared machine) leaves the other's results standing.
+      console.log(`  clients into ${target.description} failed, its earlier results are kept: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    } finally {
+      await target.stop();
+    }
+  }
+  return out;
+}
+
 const needsDb = scenarios.includes('database') || scenarios.includes('checkpoint');
 const server = needsDb ? await startMongo() : undefined;
-const mongoimport = scenarios.includes('database') ? findMongoimport() : { error: 'not tried (database scenario not run)' };
+const mongoimport = scenarios.includes('database') || scenarios.includes('clients') ? findMongoimport() : { error: 'not tried (neither the database nor the clients scenario ran)' };
 const results: ScenarioResult[] = [];
 try {
   if (scenarios.includes('parse')) results.push(...(await parseScenario()));
@@ -215,6 +262,7 @@ try {
   if (scenarios.includes('memory')) results.push(...(await memoryScenario()));
   if (scenarios.includes('backpressure')) results.push(...(await backpressureScenario()));
   if (server && scenarios.includes('checkpoint')) results.push(...(await checkpointScenario(server)));
+  if (scenarios.includes('clients')) results.push(...(await clientsScenarioRun(mongoimport)));
 } finally {
   await server?.stop();
 }
@@ -224,7 +272,7 @@ const machine = {
   cpu: cpus()[0]?.model ?? 'unknown',
   memoryGB: Math.round(totalmem() / 1024 ** 3),
   node: process.version,
-  database: server ? (server.description ?? server.kind) : 'not used',
+  database: server ? (server.description ?? server.kind) : (clientsServers.length ? clientsServers.join('; ') : 'not used'),
   date: new Date().toISOString().slice(0, 10),
   command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
 };

@@ -1,16 +1,26 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
 
+/** Where the project's shared tools keep a mongoimport built from mongo-tools' source (Apache-2.0). */
+const SHARED = ['shared', 'tools', 'mongoimport', 'mongoimport'];
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
 /**
- * mongoimport for the database comparison: on PATH, or built with Go. mongo-tools has no tag the
+ * mongoimport for the clients comparison: on PATH; else the one built from source next to the
+ * checkout (`../shared/tools/mongoimport/mongoimport` from the repository, wherever it was cloned),
+ * or at /work/shared/tools/mongoimport/mongoimport; else built with Go. mongo-tools has no tag the
  * Go module proxy serves, so the commits of tags 100.18.0 and 100.12.2 are tried in the forms the
  * proxy accepts; every refusal is kept word for word for the results.
  */
 export function findMongoimport(): { path: string } | { error: string } {
   const onPath = spawnSync('sh', ['-c', 'command -v mongoimport'], { encoding: 'utf8' });
   if (onPath.status === 0) return { path: onPath.stdout.trim() };
+  for (const candidate of [join(REPO, '..', ...SHARED), join('/work', ...SHARED)]) {
+    if (isExecutable(candidate)) return { path: candidate };
+  }
   const bin = join(homedir(), '.cache', 'anti-oom', 'mongoimport-bin');
   const built = join(bin, 'main');
   if (existsSync(built)) return { path: built };
@@ -28,4 +38,13 @@ export function findMongoimport(): { path: string } | { error: string } {
     errors.push(`go install github.com/mongodb/mongo-tools/mongoimport/main@${version}: ${said.replace(/https?:\/\/[^/\s]+/g, '<module proxy>')}`);
   }
   return { error: errors.join('\n') };
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

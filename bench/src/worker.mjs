@@ -171,11 +171,12 @@ async function handRolled(writer) {
 async function withCollection(fn) {
   const { MongoClient } = await import('mongodb');
   const client = await MongoClient.connect(options.uri);
-  const collection = client.db('anti_oom_bench').collection(`run_${process.pid}_${Date.now()}`);
+  // The clients comparison names the collection and counts it afterwards (`keep`).
+  const collection = client.db('anti_oom_bench').collection(options.collection ?? `run_${process.pid}_${Date.now()}`);
   try {
     return await fn(collection);
   } finally {
-    await collection.drop().catch(() => {});
+    if (!options.keep) await collection.drop().catch(() => {});
     await client.close();
   }
 }

@@ -1,4 +1,5 @@
-// `corepack pnpm db` (start) and `corepack pnpm --filter @anti-oom/testing build-server` (build).
+// `corepack pnpm db` (start), `corepack pnpm --filter @anti-oom/testing build-server` (build), and
+// `tsx src/cli.ts ack [port]`: the acknowledge-only server for benchmarks, its URI on the first line.
 import { ferretdbBinary } from './ferretdb.js';
 import { gofakes3Binary } from './s3.js';
 import { startMongo } from './index.js';
@@ -21,7 +22,17 @@ if (command === 'build') {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+} else if (command === 'ack') {
+  const { startAckServer } = await import('./ack-server.js');
+  const server = await startAckServer({
+    port: process.argv[3] ? Number(process.argv[3]) : 0,
+    onUnknown: (s) => console.error(`[ack-server] unknown command ${s.name} (db ${s.db ?? '?'})`),
+  });
+  console.log(server.uri);
+  const stop = (): void => void server.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 } else {
-  console.error('usage: tsx src/cli.ts build|start');
+  console.error('usage: tsx src/cli.ts build|start|ack [port]');
   process.exit(2);
 }
