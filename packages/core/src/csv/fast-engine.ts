@@ -225,6 +225,7 @@ export class FastEngine implements CsvEngine {
     const n = text.length;
     const q = this.#quoteCode;
     const dl = this.#delimiter.length;
+    const d0 = this.#delimiter.charCodeAt(0);
     let count = 0;
     let breaks = 0;
     let broken: Scanned['broken'];
@@ -259,12 +260,13 @@ export class FastEngine implements CsvEngine {
           count++;
           return { count, next: n, breaks, terminated: false, broken };
         }
-        if (next.delimiter.from(i) === i) {
+        const c = text.charCodeAt(i);
+        // Most often a delimiter follows; comparing its first character first spares a search.
+        if (c === d0 && (dl === 1 || text.startsWith(this.#delimiter, i))) {
           count++;
           i += dl;
           continue;
         }
-        const c = text.charCodeAt(i);
         if (c === LF || c === CR) {
           count++;
           return this.#terminate(text, i, count, breaks, broken, end);
