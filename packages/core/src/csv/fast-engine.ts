@@ -100,6 +100,7 @@ export class FastEngine implements CsvEngine {
     const n = text.length;
     const records = this.#records;
     const ascii = this.#ascii;
+    const wide = ascii ? undefined : new NextWide(text);
     const dl = this.#delimiter.length;
     const fields = this.#fields;
     const next: Finders = {
@@ -177,7 +178,8 @@ export class FastEngine implements CsvEngine {
           from = at + dl;
         }
       }
-      const size = ascii ? after - pos : Buffer.byteLength(text.slice(pos, after));
+      // A record's size in bytes is its length in characters unless it holds one past U+007F.
+      const size = wide === undefined || wide.from(pos) >= after ? after - pos : Buffer.byteLength(text.slice(pos, after));
       if (size > this.#max) throw records.tooLarge(line);
       offset += size;
       // The next record's line; at the end of input there is none, and both engines say line + 1.
@@ -342,6 +344,28 @@ class NextOf {
     if (this.#at < i) {
       const at = this.#text.indexOf(this.#what!, i);
       this.#at = at === -1 ? this.#text.length : at;
+    }
+    return this.#at;
+  }
+}
+
+/**
+ * The next character past U+007F at or after a point, remembered like {@link NextOf}: in text
+ * that is not all ASCII, most records often still are, and their size in bytes is their length.
+ */
+class NextWide {
+  readonly #text: string;
+  readonly #search = /[^\0-\x7f]/g;
+  #at = -1;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  from(i: number): number {
+    if (this.#at < i) {
+      this.#search.lastIndex = i;
+      this.#at = this.#search.exec(this.#text)?.index ?? this.#text.length;
     }
     return this.#at;
   }
