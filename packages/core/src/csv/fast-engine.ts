@@ -55,6 +55,9 @@ export class FastEngine implements CsvEngine {
   readonly #fields: string[] = [];
   /** Start, end and "has doubled quotes" of each field of a quoted record, three ints a field. */
   #bounds = new Int32Array(3 * 64);
+  /** Where each doubled quote of a quoted record starts, in order; #escapes of them are set. */
+  #doubled = new Int32Array(64);
+  #escapes = 0;
   /** Text from the start of the first record not yet complete. */
   #text = '';
   /** Whether #text is all one-byte characters, so its byte offsets are its string offsets. */
@@ -138,10 +141,24 @@ export class FastEngine implements CsvEngine {
             pieceFrom = pos - 1;
           }
           const bounds = this.#bounds;
-          const quote = this.#quote!;
+          const doubled = this.#doubled;
+          let e = 0;
           for (let f = 0; f < count; f++) {
-            const value = piece.slice(bounds[3 * f]! - pieceFrom, bounds[3 * f + 1]! - pieceFrom);
-            fields[f] = bounds[3 * f + 2] === 0 ? value : value.replaceAll(quote + quote, quote);
+            const to = bounds[3 * f + 1]! - pieceFrom;
+            let from = bounds[3 * f]! - pieceFrom;
+            let escapes = bounds[3 * f + 2]!;
+            if (escapes === 0) {
+              fields[f] = piece.slice(from, to);
+              continue;
+            }
+            // Each doubled quote becomes one: the field is the pieces between them, joined.
+            let value = '';
+            for (; escapes > 0; escapes--) {
+              const at = doubled[e++]! - pieceFrom;
+              value += piece.slice(from, at + 1);
+              from = at + 2;
+            }
+            fields[f] = value + piece.slice(from, to);
           }
         }
       } else {
@@ -206,8 +223,18 @@ export class FastEngine implements CsvEngine {
     return this.#ascii ? this.#text.length : Buffer.byteLength(this.#text);
   }
 
-  /** Notes field `index` as text[from, to), `escaped` when its doubled quotes must be undone. */
-  #bound(index: number, from: number, to: number, escaped: boolean): void {
+  /** Notes a doubled quote at `at` in the quoted record being scanned. */
+  #escape(at: number): void {
+    if (this.#escapes === this.#doubled.length) {
+      const grown = new Int32Array(this.#doubled.length * 2);
+      grown.set(this.#doubled);
+      this.#doubled = grown;
+    }
+    this.#doubled[this.#escapes++] = at;
+  }
+
+  /** Notes field `index` as text[from, to), holding `escapes` doubled quotes. */
+  #bound(index: number, from: number, to: number, escapes: number): void {
     let bounds = this.#bounds;
     if (3 * index + 3 > bounds.length) {
       const grown = new Int32Array(bounds.length * 2);
@@ -216,7 +243,7 @@ export class FastEngine implements CsvEngine {
     }
     bounds[3 * index] = from;
     bounds[3 * index + 1] = to;
-    bounds[3 * index + 2] = escaped ? 1 : 0;
+    bounds[3 * index + 2] = escapes;
   }
 
   /**
@@ -232,12 +259,13 @@ export class FastEngine implements CsvEngine {
     let breaks = 0;
     let broken: Scanned['broken'];
     let i = start;
+    this.#escapes = 0;
     for (;;) {
       // At the start of a field.
       let from = i;
       if (i < n && text.charCodeAt(i) === q) {
         let segment = i + 1;
-        let escaped = false;
+        let escapes = 0;
         for (;;) {
           const k = next.quote.from(segment);
           if (k >= n) {
@@ -249,12 +277,13 @@ export class FastEngine implements CsvEngine {
           }
           if (k + 1 >= n && !end) return undefined; // a doubled quote may be split across chunks
           if (k + 1 < n && text.charCodeAt(k + 1) === q) {
-            escaped = true;
+            this.#escape(k);
+            escapes++;
             segment = k + 2;
             continue;
           }
           if (next.lf.from(i + 1) < k || next.cr.from(i + 1) < k) breaks += countBreaks(text, i + 1, k);
-          this.#bound(count, i + 1, k, escaped);
+          this.#bound(count, i + 1, k, escapes);
           i = k + 1;
           break;
         }
@@ -294,11 +323,11 @@ export class FastEngine implements CsvEngine {
         }
         if (stop >= n) {
           if (!end) return undefined;
-          if (broken === undefined) this.#bound(count, from, n, false);
+          if (broken === undefined) this.#bound(count, from, n, 0);
           count++;
           return { count, next: n, breaks, terminated: false, broken };
         }
-        if (broken === undefined) this.#bound(count, from, stop, false);
+        if (broken === undefined) this.#bound(count, from, stop, 0);
         count++;
         if (stop === d) {
           i = d + dl;
