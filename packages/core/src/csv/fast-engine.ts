@@ -53,7 +53,7 @@ export class FastEngine implements CsvEngine {
   readonly #quoteCode: number;
   /** The fields of the record being handed on, reused from record to record. */
   readonly #fields: string[] = [];
-  /** Start, end and "has doubled quotes" of each field of a quoted record, three ints a field. */
+  /** Start, end and number of doubled quotes of each field of a quoted record, three ints a field. */
   #bounds = new Int32Array(3 * 64);
   /** Where each doubled quote of a quoted record starts, in order; #escapes of them are set. */
   #doubled = new Int32Array(64);
