@@ -18,6 +18,13 @@ describe('row builder', () => {
     expect(Object.getPrototypeOf(row)).toBe(Object.prototype);
   });
 
+  it('builds the same rows for a header too wide to generate a literal for', () => {
+    const names = Array.from({ length: 1500 }, (_, i) => `c${i}`);
+    const row = createRowBuilder(names)(names.map((n) => `${n}v`));
+    expect(Object.keys(row)).toEqual(names);
+    expect(row['c1499']).toBe('c1499v');
+  });
+
   it('gives each row its own object', () => {
     const build = createRowBuilder(['a', 'b']);
     const first = build(['1', '2']);

@@ -2,6 +2,13 @@
 export type RowBuilder = (fields: readonly string[]) => Record<string, string>;
 
 /**
+ * Widest header given a generated literal. V8 keeps objects of up to about a thousand properties
+ * in fast mode; a literal past that is built as a dictionary every time, measured here as slow as
+ * or slower than the keyed stores.
+ */
+const MAX_GENERATED_COLUMNS = 1000;
+
+/**
  * A row builder for one checked header.
  *
  * Setting the columns one by one (`row[name] = value`) costs a keyed store per field, at a site
@@ -11,10 +18,11 @@ export type RowBuilder = (fields: readonly string[]) => Record<string, string>;
  * header. The names are embedded only through `JSON.stringify`, which makes each one a string
  * literal whatever it holds, and validateHeader has already refused `__proto__`, the one key an
  * object literal treats specially. Where code generation is disabled
- * (`--disallow-code-generation-from-strings`), the keyed stores are used.
+ * (`--disallow-code-generation-from-strings`), and for headers of more than
+ * {@link MAX_GENERATED_COLUMNS} columns, the keyed stores are used.
  */
 export function createRowBuilder(header: readonly string[]): RowBuilder {
-  if (!header.includes('__proto__')) {
+  if (header.length <= MAX_GENERATED_COLUMNS && !header.includes('__proto__')) {
     const body = `return {${header.map((name, i) => `${JSON.stringify(name)}: f[${i}]`).join(', ')}};`;
     try {
       return new Function('f', body) as RowBuilder;
