@@ -5,9 +5,10 @@ import type { RecordHandler } from './records.js';
 const LF = 10;
 const CR = 13;
 
-/** One record found by the slow path. */
+/** How the quoted-field scan ended a record. */
 interface Scanned {
-  fields: string[];
+  /** Fields found; their bounds are in the engine's bounds array. */
+  count: number;
   /** Index just past the record's line end (or the end of the text). */
   next: number;
   /** Line breaks inside quoted fields. */
@@ -19,16 +20,29 @@ interface Scanned {
 }
 
 /**
+ * Fields are sliced from copies of the text of at least this many characters (a piece), not from
+ * the chunk; see {@link FastEngine}.
+ */
+const PIECE = 2048;
+
+/**
  * The `'fast'` engine: the same records, lines and failures as csv-parse, found differently.
  *
  * Each chunk is decoded to a string once. The positions of the next delimiter, quote, CR and LF
  * are found with native `indexOf` and remembered, so each is searched for once per chunk however
- * many lines ask, and fields are sliced straight from the chunk between them. A line without a
- * quote — most lines of most files — is cut at its delimiters in one pass; a line with one goes
- * through the quoted-field scan, which jumps between the same positions and handles quoted
- * delimiters and line breaks, doubled quotes, and the broken forms exactly as the csv-parse engine
- * reports them. An unfinished record at the end of a chunk waits for more text, bounded by
- * maxRecordBytes.
+ * many lines ask. A line without a quote — most lines of most files — is cut at its delimiters in
+ * one pass; a line with one goes through the quoted-field scan, which jumps between the same
+ * positions, notes where each field starts and ends, and handles quoted delimiters and line
+ * breaks, doubled quotes, and the broken forms exactly as the csv-parse engine reports them. An
+ * unfinished record at the end of a chunk waits for more text, bounded by maxRecordBytes.
+ *
+ * Fields are not sliced from the chunk: a V8 slice of 13 characters or more keeps its whole parent
+ * string alive, and rows wait in batches, so a few rows (the good ones among many failing lines,
+ * or those a `map` keeps) would each hold a 64 KiB chunk. They are sliced from a copy of the text
+ * from their record's start, at least {@link PIECE} characters long and shared by the records it
+ * covers: a row keeps at most its own record or one piece alive, and a copy costs one
+ * concatenation per piece rather than one per line or field. The record's fields go into one
+ * array reused for every record (the record handler copies what it keeps).
  * @internal
  */
 export class FastEngine implements CsvEngine {
@@ -37,6 +51,13 @@ export class FastEngine implements CsvEngine {
   readonly #delimiter: string;
   readonly #quote: string | null;
   readonly #quoteCode: number;
+  /** The fields of the record being handed on, reused from record to record. */
+  readonly #fields: string[] = [];
+  /** Start, end and number of doubled quotes of each field of a quoted record, three ints a field. */
+  #bounds = new Int32Array(3 * 64);
+  /** Where each doubled quote of a quoted record starts, in order; #escapes of them are set. */
+  #doubled = new Int32Array(64);
+  #escapes = 0;
   /** Text from the start of the first record not yet complete. */
   #text = '';
   /** Whether #text is all one-byte characters, so its byte offsets are its string offsets. */
@@ -82,13 +103,19 @@ export class FastEngine implements CsvEngine {
     const n = text.length;
     const records = this.#records;
     const ascii = this.#ascii;
+    const wide = ascii ? undefined : new NextWide(text);
     const dl = this.#delimiter.length;
+    const fields = this.#fields;
     const next: Finders = {
       delimiter: new NextOf(text, this.#delimiter),
       quote: new NextOf(text, this.#quote),
       cr: new NextOf(text, '\r'),
       lf: new NextOf(text, '\n'),
     };
+    // The piece fields are sliced from: text[pieceFrom + 1, pieceTo) is piece[1, ...).
+    let piece = '';
+    let pieceFrom = 0;
+    let pieceTo = 0;
     let pos = 0;
     let line = this.#line;
     let offset = this.#offset;
@@ -96,7 +123,7 @@ export class FastEngine implements CsvEngine {
       const lf = next.lf.from(pos);
       const cr = next.cr.from(pos);
       const eol = lf < cr ? lf : cr;
-      let fields: string[];
+      let count = 0;
       let after: number;
       let breaks = 0;
       let terminated: boolean;
@@ -106,7 +133,34 @@ export class FastEngine implements CsvEngine {
       if (next.quote.from(pos) < eol) {
         const scanned = this.#scanQuoted(text, pos, end, next);
         if (scanned === undefined) break;
-        ({ fields, next: after, breaks, terminated, broken } = scanned);
+        ({ count, next: after, breaks, terminated, broken } = scanned);
+        if (broken === undefined) {
+          if (pos <= pieceFrom || after > pieceTo) {
+            pieceTo = Math.min(n, Math.max(after, pos + PIECE));
+            piece = ' ' + text.slice(pos, pieceTo);
+            pieceFrom = pos - 1;
+          }
+          const bounds = this.#bounds;
+          const doubled = this.#doubled;
+          let e = 0;
+          for (let f = 0; f < count; f++) {
+            const to = bounds[3 * f + 1]! - pieceFrom;
+            let from = bounds[3 * f]! - pieceFrom;
+            let escapes = bounds[3 * f + 2]!;
+            if (escapes === 0) {
+              fields[f] = piece.slice(from, to);
+              continue;
+            }
+            // Each doubled quote becomes one: the field is the pieces between them, joined.
+            let value = '';
+            for (; escapes > 0; escapes--) {
+              const at = doubled[e++]! - pieceFrom;
+              value += piece.slice(from, at + 1);
+              from = at + 2;
+            }
+            fields[f] = value + piece.slice(from, to);
+          }
+        }
       } else {
         if (eol === n) {
           if (!end) break;
@@ -125,35 +179,35 @@ export class FastEngine implements CsvEngine {
           terminated = true;
         }
         blank = eol === pos;
-        // The fields, sliced at the delimiters found from a copy of their own line rather than from
-        // the chunk: a slice keeps its whole parent string alive, and rows wait in batches, so
-        // slicing the chunk would let a few rows hold many 64 KiB chunks (a row failing every
-        // tenth line held ten times its size). Concatenating makes the copy; the first slice
-        // flattens it, once per line.
-        const own = ' ' + text.slice(pos, eol);
-        const shift = 1 - pos;
-        fields = [];
+        if (pos <= pieceFrom || eol > pieceTo) {
+          pieceTo = Math.min(n, Math.max(eol, pos + PIECE));
+          piece = ' ' + text.slice(pos, pieceTo);
+          pieceFrom = pos - 1;
+        }
         let from = pos;
         for (;;) {
           const at = next.delimiter.from(from);
           if (at >= eol) {
-            fields.push(own.slice(from + shift, eol + shift));
+            fields[count++] = piece.slice(from - pieceFrom, eol - pieceFrom);
             break;
           }
-          fields.push(own.slice(from + shift, at + shift));
+          fields[count++] = piece.slice(from - pieceFrom, at - pieceFrom);
           from = at + dl;
         }
       }
-      const size = ascii ? after - pos : Buffer.byteLength(text.slice(pos, after));
+      // A record's size in bytes is its length in characters unless it holds one past U+007F.
+      const size = wide === undefined || wide.from(pos) >= after ? after - pos : Buffer.byteLength(text.slice(pos, after));
       if (size > this.#max) throw records.tooLarge(line);
       offset += size;
       // The next record's line; at the end of input there is none, and both engines say line + 1.
       const nextLine = line + breaks + 1;
-      if (broken === undefined) records.record(fields, line, offset, nextLine, blank);
+      if (broken === undefined) records.record(fields, line, offset, nextLine, blank, count);
       else records.broken(line, broken.code, broken.column, offset, nextLine);
       line += breaks + (terminated ? 1 : 0);
       pos = after;
     }
+    // Nothing of this text may outlive the scan through the reused array.
+    fields.length = 0;
     this.#text = pos === n ? '' : pos === 0 ? text : text.slice(pos);
     if (pos > 0) this.#ascii = ascii;
     this.#line = line;
@@ -169,60 +223,88 @@ export class FastEngine implements CsvEngine {
     return this.#ascii ? this.#text.length : Buffer.byteLength(this.#text);
   }
 
+  /** Notes a doubled quote at `at` in the quoted record being scanned. */
+  #escape(at: number): void {
+    if (this.#escapes === this.#doubled.length) {
+      const grown = new Int32Array(this.#doubled.length * 2);
+      grown.set(this.#doubled);
+      this.#doubled = grown;
+    }
+    this.#doubled[this.#escapes++] = at;
+  }
+
+  /** Notes field `index` as text[from, to), holding `escapes` doubled quotes. */
+  #bound(index: number, from: number, to: number, escapes: number): void {
+    let bounds = this.#bounds;
+    if (3 * index + 3 > bounds.length) {
+      const grown = new Int32Array(bounds.length * 2);
+      grown.set(bounds);
+      this.#bounds = bounds = grown;
+    }
+    bounds[3 * index] = from;
+    bounds[3 * index + 1] = to;
+    bounds[3 * index + 2] = escapes;
+  }
+
   /**
-   * Scans one record that holds a quote, from `start`. Returns `undefined` when the record may
-   * continue past the end of the text (more input will come).
+   * Scans one record that holds a quote, from `start`, noting its fields' bounds. Returns
+   * `undefined` when the record may continue past the end of the text (more input will come).
    */
   #scanQuoted(text: string, start: number, end: boolean, next: Finders): Scanned | undefined {
     const n = text.length;
     const q = this.#quoteCode;
     const dl = this.#delimiter.length;
-    const fields: string[] = [];
+    const d0 = this.#delimiter.charCodeAt(0);
+    let count = 0;
     let breaks = 0;
     let broken: Scanned['broken'];
     let i = start;
+    this.#escapes = 0;
     for (;;) {
       // At the start of a field.
-      let value = '';
       let from = i;
       if (i < n && text.charCodeAt(i) === q) {
         let segment = i + 1;
+        let escapes = 0;
         for (;;) {
           const k = next.quote.from(segment);
           if (k >= n) {
             if (!end) return undefined;
             // Never closed: the rest of the input is this record.
             breaks += countBreaks(text, i + 1, n);
-            broken ??= { code: 'CSV_QUOTE_NOT_CLOSED', column: fields.length };
-            return { fields, next: n, breaks, terminated: false, broken };
+            broken ??= { code: 'CSV_QUOTE_NOT_CLOSED', column: count };
+            return { count, next: n, breaks, terminated: false, broken };
           }
           if (k + 1 >= n && !end) return undefined; // a doubled quote may be split across chunks
           if (k + 1 < n && text.charCodeAt(k + 1) === q) {
-            value += text.slice(segment, k + 1);
+            this.#escape(k);
+            escapes++;
             segment = k + 2;
             continue;
           }
-          value += text.slice(segment, k);
           if (next.lf.from(i + 1) < k || next.cr.from(i + 1) < k) breaks += countBreaks(text, i + 1, k);
+          this.#bound(count, i + 1, k, escapes);
           i = k + 1;
           break;
         }
         if (i >= n) {
-          fields.push(detach(value));
-          return { fields, next: n, breaks, terminated: false, broken };
+          count++;
+          return { count, next: n, breaks, terminated: false, broken };
         }
-        if (next.delimiter.from(i) === i) {
-          fields.push(detach(value));
+        const c = text.charCodeAt(i);
+        // Most often a delimiter follows; comparing its first character first spares a search.
+        if (c === d0 && (dl === 1 || text.startsWith(this.#delimiter, i))) {
+          count++;
           i += dl;
           continue;
         }
-        const c = text.charCodeAt(i);
         if (c === LF || c === CR) {
-          fields.push(detach(value));
-          return this.#terminate(text, i, fields, breaks, broken, end);
+          count++;
+          return this.#terminate(text, i, count, breaks, broken, end);
         }
-        // Characters after the closing quote: the record is broken; read on to its line end.
-        broken ??= { code: 'CSV_INVALID_CLOSING_QUOTE', column: fields.length };
+        // Characters after the closing quote: the record is broken (its fields are not used);
+        // read on to its line end.
+        broken ??= { code: 'CSV_INVALID_CLOSING_QUOTE', column: count };
         from = i;
       }
       // An unquoted field, or the rest of a broken one: up to the next delimiter or line end.
@@ -235,30 +317,32 @@ export class FastEngine implements CsvEngine {
         const qa = next.quote.from(i);
         if (qa < stop) {
           // A quote inside an unquoted field is content, but the record is broken.
-          broken ??= { code: 'INVALID_OPENING_QUOTE', column: fields.length };
+          broken ??= { code: 'INVALID_OPENING_QUOTE', column: count };
           i = qa + 1;
           continue;
         }
         if (stop >= n) {
           if (!end) return undefined;
-          fields.push(detach(value + text.slice(from, n)));
-          return { fields, next: n, breaks, terminated: false, broken };
+          if (broken === undefined) this.#bound(count, from, n, 0);
+          count++;
+          return { count, next: n, breaks, terminated: false, broken };
         }
-        fields.push(detach(value + text.slice(from, stop)));
+        if (broken === undefined) this.#bound(count, from, stop, 0);
+        count++;
         if (stop === d) {
           i = d + dl;
           break;
         }
-        return this.#terminate(text, stop, fields, breaks, broken, end);
+        return this.#terminate(text, stop, count, breaks, broken, end);
       }
     }
   }
 
-  #terminate(text: string, at: number, fields: string[], breaks: number, broken: Scanned['broken'], end: boolean): Scanned | undefined {
-    if (text.charCodeAt(at) === LF) return { fields, next: at + 1, breaks, terminated: true, broken };
-    if (at + 1 < text.length) return { fields, next: text.charCodeAt(at + 1) === LF ? at + 2 : at + 1, breaks, terminated: true, broken };
+  #terminate(text: string, at: number, count: number, breaks: number, broken: Scanned['broken'], end: boolean): Scanned | undefined {
+    if (text.charCodeAt(at) === LF) return { count, next: at + 1, breaks, terminated: true, broken };
+    if (at + 1 < text.length) return { count, next: text.charCodeAt(at + 1) === LF ? at + 2 : at + 1, breaks, terminated: true, broken };
     if (!end) return undefined;
-    return { fields, next: at + 1, breaks, terminated: true, broken };
+    return { count, next: at + 1, breaks, terminated: true, broken };
   }
 }
 
@@ -295,12 +379,25 @@ class NextOf {
 }
 
 /**
- * A copy of a string that does not keep the chunk it was sliced from alive. V8 copies strings
- * shorter than 13 characters when slicing; a longer slice points into its parent. Concatenating
- * makes a cons string, and slicing that flattens it into a new string of its own.
+ * The next character past U+007F at or after a point, remembered like {@link NextOf}: in text
+ * that is not all ASCII, most records often still are, and their size in bytes is their length.
  */
-function detach(s: string): string {
-  return s.length < 13 ? s : (' ' + s).slice(1);
+class NextWide {
+  readonly #text: string;
+  readonly #search = /[^\0-\x7f]/g;
+  #at = -1;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  from(i: number): number {
+    if (this.#at < i) {
+      this.#search.lastIndex = i;
+      this.#at = this.#search.exec(this.#text)?.index ?? this.#text.length;
+    }
+    return this.#at;
+  }
 }
 
 /** Line breaks in text[from, to): CRLF, CR and LF count once each. */

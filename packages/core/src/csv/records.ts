@@ -4,6 +4,7 @@ import { RowFailureCode } from '../types.js';
 import { validateHeader } from './header.js';
 import type { NormalizedCsvOptions } from './options.js';
 import type { SourcePositions } from './positions.js';
+import { createRowBuilder, type RowBuilder } from './row-builder.js';
 
 /** Where a {@link CsvReader} delivers what it finds. @internal */
 export interface CsvReaderCallbacks {
@@ -42,6 +43,8 @@ export class RecordHandler {
   /** Lines before the input's first: a resumed import starts mid-file. */
   readonly #lineBase: number;
   #header: string[] | undefined;
+  /** Builds the row object of a full-width record, made once the header is known. */
+  #build: RowBuilder | undefined;
   /** Whether the `header` callback has had the header, read or given. */
   #announced = false;
   #lastEnd = 0;
@@ -60,6 +63,7 @@ export class RecordHandler {
     this.#positions = positions;
     this.#lineBase = lineBase;
     this.#header = options.columns;
+    if (this.#header !== undefined) this.#build = createRowBuilder(this.#header);
   }
 
   /** The source offset of stream offset `end` (NaN when the charset has no fixed width). */
@@ -84,10 +88,11 @@ export class RecordHandler {
   }
 
   /**
-   * A complete record. `blank`: the line held nothing at all (a line holding only `""` is not
-   * blank: it is a record with one empty field).
+   * A complete record: its first `count` fields (an engine may reuse the array for the next
+   * record, so nothing here keeps it). `blank`: the line held nothing at all (a line holding only
+   * `""` is not blank: it is a record with one empty field).
    */
-  record(fields: string[], line: number, end: number, nextLine: number, blank: boolean): void {
+  record(fields: string[], line: number, end: number, nextLine: number, blank: boolean, count = fields.length): void {
     if (!this.#announced) this.#announce();
     line += this.#lineBase;
     nextLine += this.#lineBase;
@@ -104,7 +109,8 @@ export class RecordHandler {
           { line },
         );
       }
-      this.#header = validateHeader(fields, this.#options.maxColumns);
+      this.#header = validateHeader(fields.slice(0, count), this.#options.maxColumns);
+      this.#build = createRowBuilder(this.#header);
       this.#out.header?.(this.#header);
       return;
     }
@@ -119,29 +125,33 @@ export class RecordHandler {
           code: RowFailureCode.E_ENCODING,
           message: `The row holds bytes that are not UTF-8 (near byte ${invalidAt + 1} of the input); it was not written. If the file is not UTF-8, pass csv.encoding ('auto', 'windows-1252', ...).`,
         },
-        fields,
+        fields.slice(0, count),
         this.#source(end),
         nextLine,
       );
       return;
     }
     const width = header.length;
-    if (fields.length !== width && !this.#options.relaxColumnCount) {
+    if (count !== width && !this.#options.relaxColumnCount) {
       this.#out.failure(
         {
           line,
           code: RowFailureCode.E_COLUMN_COUNT,
-          message: `Expected ${width} fields, as in the header; got ${fields.length}. Check for an unquoted delimiter in a value.`,
+          message: `Expected ${width} fields, as in the header; got ${count}. Check for an unquoted delimiter in a value.`,
         },
-        fields,
+        fields.slice(0, count),
         this.#source(end),
         nextLine,
       );
       return;
     }
-    const row: Record<string, string> = {};
-    const n = fields.length < width ? fields.length : width;
-    for (let i = 0; i < n; i++) row[header[i]!] = fields[i]!;
+    let row: Record<string, string>;
+    if (count >= width) row = this.#build!(fields);
+    else {
+      // A short record (relaxColumnCount): only the columns it has.
+      row = {};
+      for (let i = 0; i < count; i++) row[header[i]!] = fields[i]!;
+    }
     this.#out.record({ line, row, bytes, end: this.#source(end), nextLine });
   }
 
