@@ -190,13 +190,15 @@ export async function runOnWorkers(input: Readable, inputStages: Transform[], o:
   };
   let finishedNormally = false;
   try {
+    let onAbort: (() => void) | undefined;
     const keyed = await Promise.race([
       Promise.all(threads.map((t) => t.ready)),
       new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        onAbort = () => reject(signal.reason);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
       }),
-    ]);
+    ]).finally(() => signal.removeEventListener('abort', onAbort!));
     if (keyed.some(Boolean) && workers.count > 1) {
       throw new IngestError(
         IngestErrorCode.E_OPTIONS,
@@ -238,8 +240,12 @@ export async function runOnWorkers(input: Readable, inputStages: Transform[], o:
         }
         if (threads.every((t) => t.hasEnded)) throw new IngestError(IngestErrorCode.E_INTERNAL, 'Every worker ended before the input did.');
         await new Promise<void>((resolve) => {
-          waiting = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
+          const onAbort = (): void => resolve();
+          waiting = () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
         });
       }
     };

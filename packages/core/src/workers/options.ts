@@ -84,7 +84,7 @@ export interface WorkersOptions {
   /**
    * Bytes of whole records per range handed to a worker. Each worker holds at most two ranges
    * waiting; with `count` workers the main thread has at most `2 × count` ranges out.
-   * @defaultValue `524288` (512 KiB)
+   * @defaultValue `262144` (256 KiB)
    */
   rangeBytes?: number;
 }
@@ -102,7 +102,7 @@ export function normalizeWorkersOptions(options: WorkersOptions | undefined): No
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') throw invalidOption('workers', '{ count, module } or { count, mongo }', options);
   const count = numberOption('workers.count', options.count, 1, { min: 1, max: 256, integer: true });
-  const rangeBytes = numberOption('workers.rangeBytes', options.rangeBytes, 512 * 1024, { min: 1024, integer: true });
+  const rangeBytes = numberOption('workers.rangeBytes', options.rangeBytes, 256 * 1024, { min: 1024, integer: true });
   if ((options.module === undefined) === (options.mongo === undefined)) {
     throw invalidOption('workers', 'an object with exactly one of `module` (a setup module) or `mongo` ({ uri, db, collection })', options);
   }
