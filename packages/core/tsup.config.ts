@@ -7,4 +7,7 @@ export default packageConfig({
   entry: { index: 'src/index.ts', otel: 'src/otel.ts', worker: 'src/workers/worker-main.ts' },
   // p-retry is ESM-only; bundled, so the CommonJS build works wherever require(esm) does not help.
   noExternal: ['p-retry', 'is-network-error'],
+  // The workers option finds its worker script next to the running entry through import.meta.url,
+  // which the CommonJS build gets from this shim.
+  shims: true,
 });

@@ -42,6 +42,21 @@ interface Thread {
   hasEnded: boolean;
 }
 
+/**
+ * A worker inherits the process's Node options, except those that only make sense for the main
+ * script: `--input-type` (a `node --input-type=module -e` parent) would stop it from loading.
+ */
+function startWorker(script: ReturnType<typeof workerScript>, init: WorkerInit): Worker {
+  const inherited = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  if (inherited.length === process.execArgv.length) return new Worker(script.script, { workerData: init, eval: script.eval });
+  try {
+    return new Worker(script.script, { workerData: init, eval: script.eval, execArgv: inherited });
+  } catch {
+    // Some of the rest are per-process flags a worker refuses when they are passed explicitly.
+    return new Worker(script.script, { workerData: init, eval: script.eval, execArgv: [] });
+  }
+}
+
 function toError(e: WireError): IngestError {
   return new IngestError(e.code as IngestErrorCode, e.message, (e.context ?? {}) as IngestErrorContext);
 }
@@ -87,7 +102,7 @@ export async function runOnWorkers(input: Readable, inputStages: Transform[], o:
     };
     let worker: Worker;
     try {
-      worker = new Worker(script.script, { workerData: init, eval: script.eval });
+      worker = startWorker(script, init);
     } catch (err) {
       for (const t of threads) void t.worker.terminate();
       throw new IngestError(IngestErrorCode.E_INTERNAL, `Could not start worker ${index}: ${err instanceof Error ? err.message : String(err)}. Nothing was read.`, {}, { cause: err });

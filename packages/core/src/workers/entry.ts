@@ -1,5 +1,3 @@
-import { pathToFileURL } from 'node:url';
-
 /**
  * The worker script, next to the module that runs this: `worker.js` / `worker.cjs` beside the
  * built entry. When the library runs from its TypeScript sources (this repository's tests), the
@@ -7,8 +5,8 @@ import { pathToFileURL } from 'node:url';
  * @internal
  */
 export function workerScript(): { script: URL | string; eval: boolean } {
-  // The CommonJS build has __filename and no import.meta; the ESM build the reverse.
-  const here = typeof __filename === 'string' ? pathToFileURL(__filename).href : import.meta.url;
+  // The CommonJS build gets import.meta.url from tsup's shim.
+  const here = import.meta.url;
   if (here.endsWith('.ts')) {
     const source = new URL('./worker-main.ts', here).href;
     return { script: `import('tsx/esm/api').then((api) => api.tsImport(${JSON.stringify(source)}, ${JSON.stringify(here)}))`, eval: true };
