@@ -62,6 +62,28 @@ describe('RecordBoundaries', () => {
     );
   });
 
+  it('stands at the same record end and line after any prefix, however the prefix was cut (the quote-free jump included)', () => {
+    fc.assert(
+      fc.property(INPUT, fc.array(fc.integer({ min: 1, max: 24 }), { minLength: 1, maxLength: 40 }), fc.constantFrom(',', ';'), (input, pieces, delimiter) => {
+        const cut = new RecordBoundaries(0x22, delimiter.charCodeAt(0), 0, 1);
+        const bytewise = new RecordBoundaries(0x22, delimiter.charCodeAt(0), 0, 1);
+        let at = 0;
+        for (const size of [...pieces, input.length]) {
+          if (at >= input.length) break;
+          const piece = input.subarray(at, at + size);
+          cut.scan(piece);
+          for (let k = 0; k < piece.length; k++) bytewise.scan(piece.subarray(k, k + 1));
+          at += piece.length;
+          expect([cut.lastEnd, cut.lastEndLine]).toEqual([bytewise.lastEnd, bytewise.lastEndLine]);
+        }
+        cut.finish();
+        bytewise.finish();
+        expect([cut.lastEnd, cut.lastEndLine]).toEqual([bytewise.lastEnd, bytewise.lastEndLine]);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('gives the same last end whatever the chunking', () => {
     fc.assert(
       fc.property(INPUT, fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 40 }), (input, pieces) => {

@@ -299,8 +299,10 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       },
       fail: (failure, values, enforceLimit) => this.#fail(failure, values, enforceLimit),
       skip: () => this.#skip(),
-      written: (result) => {
-        if (!this.#settled) acc.written(result);
+      written: (result, batches) => {
+        if (this.#settled) return;
+        acc.written(result);
+        acc.batchesWritten += batches - 1;
       },
       progress: () => {
         if (this.#settled) return;

@@ -19,8 +19,8 @@ export interface WorkersHost {
   /** A row failed; `enforceLimit` as with one thread (false for rows of a refused batch). */
   fail(failure: RowFailure, values: RowFailureValues | undefined, enforceLimit: boolean): void;
   skip(): void;
-  /** A batch acknowledged (its failures follow through `fail`). */
-  written(result: WriteResult): void;
+  /** `batches` batches acknowledged, their counts summed (their failures follow through `fail`). */
+  written(result: WriteResult, batches: number): void;
   /** After each acknowledged batch. */
   progress(): void;
   /** Rows of a batch refused for good. */
@@ -47,13 +47,14 @@ interface Thread {
  * script: `--input-type` (a `node --input-type=module -e` parent) would stop it from loading.
  */
 function startWorker(script: ReturnType<typeof workerScript>, init: WorkerInit): Worker {
+  const base = { workerData: init, eval: script.eval };
   const inherited = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  if (inherited.length === process.execArgv.length) return new Worker(script.script, { workerData: init, eval: script.eval });
+  if (inherited.length === process.execArgv.length) return new Worker(script.script, base);
   try {
-    return new Worker(script.script, { workerData: init, eval: script.eval, execArgv: inherited });
+    return new Worker(script.script, { ...base, execArgv: inherited });
   } catch {
     // Some of the rest are per-process flags a worker refuses when they are passed explicitly.
-    return new Worker(script.script, { workerData: init, eval: script.eval, execArgv: [] });
+    return new Worker(script.script, { ...base, execArgv: [] });
   }
 }
 
@@ -172,10 +173,10 @@ export async function runOnWorkers(input: Readable, inputStages: Transform[], o:
       }
       case 'written': {
         // Batches in flight settle and count, as with one thread.
-        host.written({ ...m.result, failures: [] });
+        host.written({ ...m.result, failures: [] }, m.batches);
         for (const f of m.failures) host.fail(failureOf(f), f.values, true);
         if (ledger) {
-          for (const line of m.lines) ledger.settle(line);
+          for (let k = 0; k < m.ranges.length; k += 2) ledger.settle(m.ranges[k]!, m.ranges[k + 1]!);
           if (ledger.advance()) host.acknowledged(ledger.frontier);
         }
         host.progress();

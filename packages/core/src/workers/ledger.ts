@@ -25,10 +25,10 @@ export class RangeLedger {
     this.#advance();
   }
 
-  /** A row starting on `line` is settled. */
-  settle(line: number): void {
+  /** `rows` rows (one by default) of the range holding `line` are settled. */
+  settle(line: number, rows = 1): void {
     const r = this.#find(line);
-    if (r !== undefined) r.settled++;
+    if (r !== undefined) r.settled += rows;
   }
 
   /** After a group of `settle` calls: moves the frontier; returns whether it moved. */

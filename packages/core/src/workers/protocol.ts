@@ -52,8 +52,11 @@ export type FromWorker =
   | { type: 'rows'; failures: WireFailure[]; skips: number[] }
   /** Range `seq` was parsed into `rows` rows; the worker takes another. */
   | { type: 'parsed'; seq: number; rows: number }
-  /** A batch acknowledged: every line in it, and the rows the database refused. */
-  | { type: 'written'; result: Omit<WriteResult, 'failures'>; lines: number[]; failures: WireFailure[] }
+  /**
+   * Batches acknowledged (`batches` of them, sent together), and the rows the database refused. `ranges`: pairs of (first line of a
+   * range, rows of the batch from that range), for the settled frontier, instead of every line.
+   */
+  | { type: 'written'; batches: number; result: Omit<WriteResult, 'failures'>; ranges: number[]; failures: WireFailure[] }
   /** A batch refused for good (or cut short by a stop): its rows fail, unconfirmed or not written. */
   | { type: 'refused'; error: WireError; transient: boolean; items: { line: number; values?: RowFailureValues }[] }
   | { type: 'retry'; seq: number; attempt: number; message: string }

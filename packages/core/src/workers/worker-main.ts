@@ -124,11 +124,14 @@ async function nextRange(): Promise<Range | undefined> {
   }
 }
 
+/** Bytes of a range parsed at a time. */
+const SLICE = 64 * 1024;
+
 async function* records(start: Extract<ToWorker, { type: 'start' }>): AsyncGenerator<CsvRecord[]> {
   for (;;) {
     const range = await nextRange();
     if (range === undefined) return;
-    const out: CsvRecord[] = [];
+    let out: CsvRecord[] = [];
     let rows = 0;
     const reader = new CsvReader(
       init.csv,
@@ -148,7 +151,18 @@ async function* records(start: Extract<ToWorker, { type: 'start' }>): AsyncGener
       },
       { offset: range.offset, line: range.line, charset: start.charset, delimiter: start.delimiter, header: start.header },
     );
-    reader.write(Buffer.from(range.bytes.buffer, range.bytes.byteOffset, range.bytes.byteLength));
+    rangeLines.push(range.line);
+    // In slices the size of one thread's input chunks: the records of a whole range alive at once
+    // would cost the worker's garbage collector far more than the same rows a slice at a time.
+    const bytes = Buffer.from(range.bytes.buffer, range.bytes.byteOffset, range.bytes.byteLength);
+    for (let at = 0; at < bytes.length; at += SLICE) {
+      reader.write(bytes.subarray(at, at + SLICE));
+      if (out.length > 0) {
+        const ready = out;
+        out = [];
+        yield ready;
+      }
+    }
     reader.end();
     flushRows();
     post({ type: 'parsed', seq: range.seq, rows });
@@ -156,17 +170,67 @@ async function* records(start: Extract<ToWorker, { type: 'start' }>): AsyncGener
   }
 }
 
+/** First lines of the ranges this worker took, in order: a row belongs to the last one at or before its line. */
+const rangeLines: number[] = [];
+
+/** Rows of a batch by range: (first line, count) pairs; rows come in line order within a worker. */
+function rangesOf(batch: Batch): number[] {
+  const out: number[] = [];
+  let k = rangeLines.length - 1;
+  // Items are in order; find the first item's range, then walk forward.
+  const first = batch.items[0]?.line ?? 0;
+  let lo = 0;
+  let hi = rangeLines.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (rangeLines[mid]! <= first) {
+      k = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  for (const item of batch.items) {
+    while (k + 1 < rangeLines.length && rangeLines[k + 1]! <= item.line) k++;
+    if (out.length > 0 && out[out.length - 2] === rangeLines[k]) out[out.length - 1]!++;
+    else out.push(rangeLines[k]!, 1);
+  }
+  return out;
+}
+
+let written: Extract<FromWorker, { type: 'written' }> | undefined;
+function flushWritten(): void {
+  if (written === undefined) return;
+  flushRows();
+  const message = written;
+  written = undefined;
+  postWithValues(message, () => {
+    for (const f of message.failures) delete f.values;
+  });
+}
+
 function watch(sink: BulkSink): void {
   sink.on('batchWritten', (result: WriteResult, batch: Batch) => {
-    flushRows();
     const { failures: refused, ...counts } = result;
     const documents = refused.length > 0 ? new Map(batch.items.map((item) => [item.line, item.document])) : undefined;
     const wired = refused.map((f) => wireFailure(f, documents?.get(f.line)));
-    postWithValues({ type: 'written', result: counts, lines: batch.items.map((i) => i.line), failures: wired }, () => {
-      for (const f of wired) delete f.values;
-    });
+    if (written === undefined) {
+      written = { type: 'written', batches: 1, result: counts, ranges: rangesOf(batch), failures: wired };
+      setImmediate(flushWritten);
+    } else {
+      // Acknowledgements that arrive together leave in one message: a message costs a wake-up of
+      // the main thread, which is more than a small batch's own work.
+      const r = written.result;
+      written.batches++;
+      r.written += counts.written;
+      r.inserted += counts.inserted;
+      r.upserted += counts.upserted;
+      r.matched += counts.matched;
+      r.modified += counts.modified;
+      written.ranges.push(...rangesOf(batch));
+      written.failures.push(...wired);
+    }
   });
   sink.on('batchRefused', (err: unknown, batch: Batch, transient: boolean) => {
+    flushWritten();
     flushRows();
     const items = batch.items.map((i) => ({ line: i.line, values: i.document as RowFailureValues | undefined }));
     postWithValues({ type: 'refused', error: wireError(err, IngestErrorCode.E_SINK), transient, items }, () => {
@@ -224,9 +288,11 @@ async function main(): Promise<void> {
       );
     } finally {
       await sink.whenIdle();
+      flushWritten();
       flushRows();
     }
   } catch (err) {
+    flushWritten();
     flushRows();
     if (!controller.signal.aborted) post({ type: 'fatal', error: wireError(err) });
   } finally {
