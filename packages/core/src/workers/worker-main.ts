@@ -128,6 +128,9 @@ async function nextRange(): Promise<Range | undefined> {
 const SLICE = 64 * 1024;
 
 async function* records(start: Extract<ToWorker, { type: 'start' }>): AsyncGenerator<CsvRecord[]> {
+  // The names arrive as copies; as property keys, each would be looked up in V8's string table on
+  // every row. A property name of an object is the table's own string.
+  const header = start.header.map((name) => Object.keys({ [name]: 0 })[0]!);
   for (;;) {
     const range = await nextRange();
     if (range === undefined) return;
@@ -149,7 +152,7 @@ async function* records(start: Extract<ToWorker, { type: 'start' }>): AsyncGener
           skips.push(line);
         },
       },
-      { offset: range.offset, line: range.line, charset: start.charset, delimiter: start.delimiter, header: start.header },
+      { offset: range.offset, line: range.line, charset: start.charset, delimiter: start.delimiter, header },
     );
     rangeLines.push(range.line);
     // In slices the size of one thread's input chunks: the records of a whole range alive at once
@@ -196,6 +199,8 @@ function rangesOf(batch: Batch): number[] {
   return out;
 }
 
+/** How long acknowledgements gather before they are reported (progress events come as often). */
+const WRITTEN_EVERY_MS = 10;
 let written: Extract<FromWorker, { type: 'written' }> | undefined;
 function flushWritten(): void {
   if (written === undefined) return;
@@ -214,10 +219,10 @@ function watch(sink: BulkSink): void {
     const wired = refused.map((f) => wireFailure(f, documents?.get(f.line)));
     if (written === undefined) {
       written = { type: 'written', batches: 1, result: counts, ranges: rangesOf(batch), failures: wired };
-      setImmediate(flushWritten);
+      setTimeout(flushWritten, WRITTEN_EVERY_MS);
     } else {
-      // Acknowledgements that arrive together leave in one message: a message costs a wake-up of
-      // the main thread, which is more than a small batch's own work.
+      // Acknowledgements within a few milliseconds leave in one message: a message costs a
+      // wake-up of the main thread, which is more than a small batch's own work.
       const r = written.result;
       written.batches++;
       r.written += counts.written;
