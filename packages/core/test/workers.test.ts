@@ -139,6 +139,26 @@ describe('workers: stopping', () => {
     expect(err.report!.rowsRead).toBeLessThan(50_000);
   });
 
+  it('a batch the database refuses ends the import with E_SINK and stops every worker; its rows fail E_WRITE, the counts balance', async () => {
+    const pipeline = createIngestPipeline({ workers: workers(2, { kind: 'ack', refuseLine: 5000 }, { rangeBytes: 4096 }), batch: { size: 100 }, memory: false });
+    const err = await rejection(pipeline.run(chunksOf(many(20_000), 8192)));
+    expect(err.code).toBe('E_SINK');
+    expectBalanced(err.report!);
+    const refused = err.report!.failures.filter((f) => f.code === 'E_WRITE');
+    expect(refused.map((f) => f.line)).toContain(5000);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a record over csv.maxRecordBytes inside a range ends the import with E_ROW_TOO_LARGE on its line, as with one thread', async () => {
+    const input = 'sku,name,price\n' + Array.from({ length: 3000 }, (_, i) => (i === 2000 ? `big,${'x'.repeat(300)},1\n` : `s${i},n${i},${i}\n`)).join('');
+    const one = await rejection(createIngestPipeline({ sink: { write: async (b) => ({ written: b.items.length, inserted: 0, upserted: 0, matched: 0, modified: 0, failures: [] }) }, csv: { maxRecordBytes: 200 } }).run([input]));
+    const err = await rejection(createIngestPipeline({ workers: workers(2, { kind: 'ack' }), csv: { maxRecordBytes: 200 } }).run(chunksOf(input, 65536)));
+    expect(err.code).toBe('E_ROW_TOO_LARGE');
+    expect(err.message).toBe(one.message);
+    expect(err.context.line).toBe(2002);
+    expectBalanced(err.report!);
+  });
+
   it('maxFailures: stops at exactly maxFailures + 1 failed rows, however many workers find failures at once', async () => {
     for (const count of [1, 2, 3]) {
       for (let run = 0; run < 3; run++) {

@@ -76,6 +76,7 @@ function failureOf(w: WireFailure): RowFailure {
  */
 export async function runOnWorkers(input: Readable, inputStages: Transform[], o: NormalizedPipelineOptions, workers: NormalizedWorkersOptions, host: WorkersHost): Promise<void> {
   const signal = host.signal;
+  if (signal.aborted) throw signal.reason;
   const script = workerScript();
   const seqLine = new Map<number, number>();
   let ledger: RangeLedger | undefined;
