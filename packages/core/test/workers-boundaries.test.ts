@@ -109,12 +109,8 @@ describe('RangeSplitter', () => {
     const text = Buffer.from('1,"x\ny"\r\n2,é\n3,3\r4,"a""b"\n5,5');
     const split = new RangeSplitter(csv, head, 100, 7, 6);
     const ranges = [];
-    for (let i = 0; i < text.length; i += 3) {
-      const r = split.push(text.subarray(i, i + 3));
-      if (r) ranges.push(r);
-    }
-    const last = split.end();
-    if (last) ranges.push(last);
+    for (let i = 0; i < text.length; i += 3) ranges.push(...split.push(text.subarray(i, i + 3)));
+    ranges.push(...split.end());
     expect(Buffer.concat(ranges.map((r) => r.bytes)).equals(text)).toBe(true);
     expect(ranges.map((r) => Buffer.from(r.bytes).toString())).toEqual(['1,"x\ny"\r\n', '2,é\n3,3\r', '4,"a""b"\n', '5,5']);
     expect(ranges.map((r) => [r.offset, r.line])).toEqual([
@@ -123,6 +119,16 @@ describe('RangeSplitter', () => {
       [118, 11],
       [127, 12],
     ]);
+  });
+
+  it('cuts a chunk larger than a range into several ranges', () => {
+    const rows = Array.from({ length: 200 }, (_, i) => `${i},"v\n${i}"\n`).join('');
+    const split = new RangeSplitter(normalizeCsvOptions({}), head, 0, 2, 64);
+    const ranges = [...split.push(Buffer.from(rows)), ...split.end()];
+    expect(ranges.length).toBeGreaterThan(20);
+    expect(Buffer.concat(ranges.map((r) => r.bytes)).toString()).toBe(rows);
+    // Every range starts on a record: its first line is 2 + 2 × (records before it).
+    for (const r of ranges) expect(r.line).toBe(2 + 2 * Buffer.from(rows).subarray(0, r.offset).toString().split('"\n').length - 2);
   });
 
   it('ends the import when one unfinished record passes csv.maxRecordBytes', () => {

@@ -89,6 +89,11 @@ describe('workers: the same import as one thread', () => {
       expect(stable(report), `${count} workers`).toEqual(stable(base));
       expect(await contents(c), `${count} workers`).toEqual(expected);
     }
+    // The whole file as one chunk: this thread still parses only the head and cuts many ranges.
+    const c = fresh();
+    const whole = createIngestPipeline({ workers: workers(3, { kind: 'mongo', uri: inject('mongoUri'), db: db.databaseName, collection: c.collectionName, failName: 'FAIL' }), maxFailuresKept: 1000, memory: false });
+    expect(stable(await whole.run([input])), 'one chunk').toEqual(stable(base));
+    expect(await contents(c)).toEqual(expected);
   });
 
   it('emits the header once, then progress snapshots that always balance, the last one done', async () => {

@@ -228,16 +228,18 @@ export async function runOnWorkers(input: Readable, inputStages: Transform[], o:
     let splitter: RangeSplitter | undefined;
     let seq = 0;
     let next = 0;
-    const begin = (found: { head: CsvHead; rest: Buffer; dataOffset: number; dataLine: number }): SourceRange | undefined => {
+    const begin = (found: { head: CsvHead; rest: Buffer; dataOffset: number; dataLine: number }): SourceRange[] => {
       head = undefined;
       for (const t of threads) send(t, { type: 'start', charset: found.head.charset, delimiter: found.head.delimiter, header: found.head.header });
       ledger = new RangeLedger(found.dataOffset);
-      if (found.dataLine === 0) return undefined;
+      if (found.dataLine === 0) return [];
       splitter = new RangeSplitter(o.csv, found.head, found.dataOffset, found.dataLine, workers.rangeBytes);
       return splitter.push(found.rest);
     };
-    const dispatch = async (range: SourceRange | undefined): Promise<void> => {
-      if (range === undefined) return;
+    const dispatch = async (ranges: SourceRange[]): Promise<void> => {
+      for (const range of ranges) await dispatchOne(range);
+    };
+    const dispatchOne = async (range: SourceRange): Promise<void> => {
       for (;;) {
         if (signal.aborted) throw signal.reason;
         // The next worker in turn with room; none: wait until one parses a range.

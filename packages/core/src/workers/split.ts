@@ -5,6 +5,9 @@ import { IngestError, IngestErrorCode } from '../errors.js';
 import { lineStart, RecordBoundaries } from './boundaries.js';
 import { isScanSafeCharset } from './options.js';
 
+/** Bytes the head reader parses at a time. */
+const HEAD_SLICE = 64 * 1024;
+
 /** Whole records from `offset` in the source, the first starting on physical line `line`. @internal */
 export interface SourceRange {
   offset: number;
@@ -51,10 +54,20 @@ export class HeadReader {
 
   /** Feeds the next chunk; returns the head and the held bytes from where data starts once known. */
   write(chunk: Buffer): { head: CsvHead; rest: Buffer; dataOffset: number; dataLine: number } | undefined {
-    this.#held.push(chunk);
-    this.#heldBytes += chunk.length;
-    this.#reader.write(chunk);
-    return this.#done();
+    // A slice at a time: a source that hands over the whole file as one chunk must not have this
+    // thread parse all of it.
+    for (let at = 0; at < chunk.length; at += HEAD_SLICE) {
+      const slice = chunk.subarray(at, at + HEAD_SLICE);
+      this.#held.push(slice);
+      this.#heldBytes += slice.length;
+      this.#reader.write(slice);
+      const found = this.#done();
+      if (found !== undefined) {
+        const unread = chunk.subarray(at + slice.length);
+        return unread.length === 0 ? found : { ...found, rest: Buffer.concat([found.rest, unread]) };
+      }
+    }
+    return undefined;
   }
 
   /** The input ended within the head; `rest` is empty when it held no data row. */
@@ -114,24 +127,28 @@ export class RangeSplitter {
     this.#total = offset;
   }
 
-  push(chunk: Buffer): SourceRange | undefined {
-    if (chunk.length === 0) return undefined;
-    this.#held.push(chunk);
-    this.#total += chunk.length;
-    this.#scan.scan(chunk);
+  /** The ranges the next chunk completes (several when the chunk is larger than a range). */
+  push(chunk: Buffer): SourceRange[] {
+    const ranges: SourceRange[] = [];
     const scan = this.#scan;
-    if (this.#total - scan.lastEnd > this.#csv.maxRecordBytes) {
-      throw new RecordHandler(this.#csv, { record() {}, failure() {}, skip() {} }, () => undefined).tooLarge(scan.lastEndLine);
+    for (let at = 0; at < chunk.length; at += this.#rangeBytes) {
+      const slice = chunk.subarray(at, at + this.#rangeBytes);
+      this.#held.push(slice);
+      this.#total += slice.length;
+      scan.scan(slice);
+      if (this.#total - scan.lastEnd > this.#csv.maxRecordBytes) {
+        throw new RecordHandler(this.#csv, { record() {}, failure() {}, skip() {} }, () => undefined).tooLarge(scan.lastEndLine);
+      }
+      if (scan.lastEnd - this.#from >= this.#rangeBytes) ranges.push(this.#cut(scan.lastEnd, scan.lastEndLine));
     }
-    if (scan.lastEnd - this.#from < this.#rangeBytes) return undefined;
-    return this.#cut(scan.lastEnd, scan.lastEndLine);
+    return ranges;
   }
 
   /** The rest, at the end of input. */
-  end(): SourceRange | undefined {
+  end(): SourceRange[] {
     this.#scan.finish();
-    if (this.#total === this.#from) return undefined;
-    return this.#cut(this.#total, 0);
+    if (this.#total === this.#from) return [];
+    return [this.#cut(this.#total, 0)];
   }
 
   #cut(to: number, nextLine: number): SourceRange {
