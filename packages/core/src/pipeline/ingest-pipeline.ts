@@ -209,9 +209,22 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
 
   #stages(source: IngestSource, sink: BulkSink): [Readable, ...Transform[], BulkSink] {
     const o = this.#options;
+    const acc = this.#accounting;
     const start = this.#session?.start;
     const readable = isSeekableSource(source) ? source.open(start?.offset ?? 0) : toReadable(source);
-    const stages = this.#inputStages(start?.offset ?? 0);
+    const stages: Transform[] = [createByteMeter(o.maxInputBytes, (total) => (acc.bytesRead = total), start?.offset ?? 0)];
+    if (o.memoryIntervalMs !== undefined) {
+      const monitor = createMemoryMonitor({ intervalMs: o.memoryIntervalMs });
+      const first = monitor.last;
+      acc.memory(first.heapUsedBytes, first.rssBytes);
+      this.#observer.memory(first);
+      monitor.on('memory', (sample: MemorySample) => {
+        acc.memory(sample.heapUsedBytes, sample.rssBytes);
+        this.emit('memory', sample);
+        this.#observer.memory(sample);
+      });
+      stages.push(monitor);
+    }
     stages.push(
       createCsvParser({
         ...o.csv,
@@ -268,7 +281,10 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     return [readable, ...stages, sink];
   }
 
-  /** The stages every import's bytes go through first: the byte meter, and the memory monitor. */
+  /**
+   * The stages the bytes of an import with `workers` go through in this thread: the byte meter and
+   * the memory monitor, as at the head of {@link #stages} (kept apart so that one stays as it is).
+   */
   #inputStages(offset: number): Transform[] {
     const o = this.#options;
     const acc = this.#accounting;
@@ -339,7 +355,14 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     });
     sink.on('batchRefused', (err: IngestError, batch: Batch, transient: boolean) => {
       this.#ledger.refused(batch.items.length);
-      this.#refused(err, transient, batch.items.map((item) => ({ line: item.line, values: item.document })));
+      this.#stopReason ??= err;
+      // After a refusal nothing of the batch landed; after an outage, some of it may have.
+      // The refusal's text (the driver's, naming servers and indexes) stays in `detail` and the
+      // import's error, out of the per-row messages that reach clients.
+      const failure = transient
+        ? { code: RowFailureCode.E_UNCONFIRMED, message: "Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there." }
+        : { code: RowFailureCode.E_WRITE, message: "Not written: the database refused this row's batch." };
+      for (const item of batch.items) this.#fail(withDetail({ line: item.line, ...failure }, err.message), item.document, false);
     });
     sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
       this.#observer.retry(err, batch, attempt);
@@ -349,7 +372,10 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     return sink;
   }
 
-  /** Every row of a batch the database refused for good fails; the refusal ends the import. */
+  /**
+   * A worker's batch the database refused for good: every row fails, with the words the one-thread
+   * sink's `batchRefused` handler uses, and the refusal ends the import.
+   */
   #refused(err: IngestError, transient: boolean, items: readonly { line: number; values?: RowFailureValues }[]): void {
     this.#stopReason ??= err;
     // After a refusal nothing of the batch landed; after an outage, some of it may have.
