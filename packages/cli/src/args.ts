@@ -29,6 +29,8 @@ export interface ImportCommand {
   engine: 'csv-parse' | 'fast' | undefined;
   batchSize: number | undefined;
   concurrency: number | undefined;
+  /** Worker threads that parse, type and write, each with its own connection (`--workers`). */
+  workers: number | undefined;
   maxFailures: number | undefined;
   failuresOut: string | undefined;
   dryRun: boolean;
@@ -74,6 +76,7 @@ const OPTIONS = {
   types: { type: 'string' },
   'batch-size': { type: 'string' },
   concurrency: { type: 'string', short: 'j' },
+  workers: { type: 'string' },
   'max-failures': { type: 'string' },
   'failures-out': { type: 'string' },
   'dry-run': { type: 'boolean' },
@@ -118,6 +121,14 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
   const resume = (v.resume ?? false) || restart;
   if (resume && dryRun) throw new UsageError('--resume and --restart keep checkpoints in the database; --dry-run writes nothing, so there is nothing to resume.');
   if (v.drop && v.resume && !restart) throw new UsageError('--drop with --resume would delete the rows already imported; use --restart --drop to start over from an empty collection.');
+  const workers = count('--workers', v.workers, 1);
+  if (workers !== undefined) {
+    if (resume) throw new UsageError('--workers cannot be used with --resume or --restart: checkpoints follow one thread. Run resumable imports without --workers.');
+    if (dryRun) throw new UsageError('--workers writes through each worker\'s own connection; --dry-run has none. Run the dry run without --workers.');
+    if (workers > 1 && mode !== 'insert') {
+      throw new UsageError(`--workers ${workers} with --mode ${mode}: rows with the same key must be written in file order (the later row wins), which separate workers cannot promise. Use --workers 1, or --mode insert.`);
+    }
+  }
 
   return {
     kind: 'import',
@@ -137,6 +148,7 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
     engine: engine(v.engine),
     batchSize: count('--batch-size', v['batch-size'], 1),
     concurrency: count('--concurrency', v.concurrency, 1),
+    workers,
     maxFailures: count('--max-failures', v['max-failures'], 0),
     failuresOut: v['failures-out'],
     dryRun,
@@ -248,7 +260,12 @@ Database:
   --restart                  forget the checkpoint of this file and target and start over (with
                              checkpoints, as --resume); rows already imported stay unless --drop
   --batch-size <n>           rows per bulk write (default 1000)
-  -j, --concurrency <n>      bulk writes in flight (default 2)
+  -j, --concurrency <n>      bulk writes in flight (default 2; per worker with --workers)
+  --workers <n>              parse, type and write on n worker threads, each with its own
+                             connection; this thread only reads and cuts the file into ranges of
+                             whole records. Same report, rows and line numbers as without it;
+                             --mode insert only above 1, not with --resume, --types infer or
+                             --dry-run (see docs/workers.md)
 
 Failures and output:
   --max-failures <n>         stop once more than n rows have failed (default: never stop). Rows are

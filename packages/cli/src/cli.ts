@@ -1,5 +1,5 @@
 import { Readable, type Writable } from 'node:stream';
-import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestLogger, type IngestReport, type IngestSnapshot, type SeekableSource } from '@anti-oom/core';
+import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestLogger, type IngestReport, type IngestSnapshot, type SeekableSource, type WorkersMongoOptions } from '@anti-oom/core';
 import { MongoClient } from 'mongodb';
 import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
 import { FailuresFile } from './failures-file.js';
@@ -110,8 +110,11 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
 
     let pipeline;
     try {
+      // With --workers each worker opens its own connection with the same settings and writes
+      // through its own mongoSink; this process's client only prepares the collection.
+      const target = cmd.workers === undefined ? { sink } : { workers: { count: cmd.workers, mongo: workersMongo(cmd) } };
       pipeline = createIngestPipeline({
-        sink,
+        ...target,
         csv: {
           ...(cmd.delimiter ? { delimiter: cmd.delimiter } : {}),
           ...(cmd.encoding ? { encoding: cmd.encoding } : {}),
@@ -213,6 +216,12 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
     await input.close();
     await client?.close();
   }
+}
+
+/** What each worker needs to rebuild the command's mongoSink in its own thread. */
+function workersMongo(cmd: ImportCommand): WorkersMongoOptions {
+  const timeout = /[?&]serverSelectionTimeoutMS=/i.test(cmd.uri) ? {} : { serverSelectionTimeoutMS: 10_000 };
+  return { uri: cmd.uri, db: cmd.db!, collection: cmd.collection!, mode: cmd.mode, ...(cmd.key ? { key: cmd.key } : {}), clientOptions: { ...timeout, appName: 'anti-oom-cli' } };
 }
 
 /** With --types infer, what was chosen, so the person can pin it with --types next time. */

@@ -12,6 +12,10 @@ const FLAGS: [RegExp, string][] = [
   [/\bmaxFailures\b/g, '--max-failures'],
   [/\bbatch\.size\b/g, '--batch-size'],
   [/\bconcurrency\b(?= option)/g, '--concurrency'],
+  [/Option "(?:workers|workers\.count)"/g, '--workers'],
+  [/ with "workers"/g, ' with --workers'],
+  [/workers: \{ count: 1 \}/g, '--workers 1'],
+  [/Option "types" cannot/g, '--types infer cannot'],
 ];
 
 /**

@@ -7,6 +7,7 @@
 export { createIngestPipeline, IngestPipeline } from './pipeline/ingest-pipeline.js';
 export type { IngestPipelineEvents, IngestSource } from './pipeline/ingest-pipeline.js';
 export type { IngestPipelineOptions } from './pipeline/options.js';
+export type { WorkerContext, WorkerSetup, WorkersMongoOptions, WorkersOptions } from './workers/options.js';
 export { endedReport } from './pipeline/ended-report.js';
 
 export { createCsvParser } from './csv/parser-stream.js';

@@ -63,7 +63,7 @@ export async function crashAndResume(
     const crashAt = crashes[run];
     let acked = 0;
     let crashed = false;
-    const inner = options.sink;
+    const inner = options.sink!;
     const sink: BatchWriter = {
       ...inner,
       async write(batch, attempt) {

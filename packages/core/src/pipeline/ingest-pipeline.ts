@@ -17,6 +17,7 @@ import { withDetail } from '../mongo/write-errors.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
 import type { Batch, IngestReport, IngestSnapshot, RowFailure, RowFailureValues, WriteResult } from '../types.js';
 import { RowFailureCode } from '../types.js';
+import { runOnWorkers, type WorkersHost } from '../workers/coordinator.js';
 import { Accounting } from './accounting.js';
 import { createByteMeter } from './byte-meter.js';
 import { normalizePipelineOptions, type IngestPipelineOptions, type NormalizedPipelineOptions } from './options.js';
@@ -129,8 +130,12 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       if (o.ping && o.sink.ping && !this.#stopReason) await this.#ping();
       if (this.#stopReason) throw this.#stopReason;
       if (o.resume) source = await this.#openSession(source);
-      sink = this.#createSink();
-      await pipeline(this.#stages(source, sink), { signal: this.#controller.signal });
+      if (o.workers) {
+        await runOnWorkers(isSeekableSource(source) ? source.open(0) : toReadable(source), this.#inputStages(0), o, o.workers, this.#workersHost());
+      } else {
+        sink = this.#createSink();
+        await pipeline(this.#stages(source, sink), { signal: this.#controller.signal });
+      }
     } catch (err) {
       error = this.#stopReason ?? toIngestError(err);
     } finally {
@@ -276,6 +281,58 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     return [readable, ...stages, sink];
   }
 
+  /**
+   * The stages the bytes of an import with `workers` go through in this thread: the byte meter and
+   * the memory monitor, as at the head of {@link #stages} (kept apart so that one stays as it is).
+   */
+  #inputStages(offset: number): Transform[] {
+    const o = this.#options;
+    const acc = this.#accounting;
+    const stages: Transform[] = [createByteMeter(o.maxInputBytes, (total) => (acc.bytesRead = total), offset)];
+    if (o.memoryIntervalMs !== undefined) {
+      const monitor = createMemoryMonitor({ intervalMs: o.memoryIntervalMs });
+      const first = monitor.last;
+      acc.memory(first.heapUsedBytes, first.rssBytes);
+      this.#observer.memory(first);
+      monitor.on('memory', (sample: MemorySample) => {
+        acc.memory(sample.heapUsedBytes, sample.rssBytes);
+        this.emit('memory', sample);
+        this.#observer.memory(sample);
+      });
+      stages.push(monitor);
+    }
+    return stages;
+  }
+
+  /** What the workers' coordinator (`workers` option) counts and reports through. */
+  #workersHost(): WorkersHost {
+    const acc = this.#accounting;
+    return {
+      signal: this.#controller.signal,
+      header: (columns) => {
+        this.#header = columns;
+        this.emit('header', columns);
+      },
+      fail: (failure, values, enforceLimit) => this.#fail(failure, values, enforceLimit),
+      skip: () => this.#skip(),
+      written: (result, batches) => {
+        if (this.#settled) return;
+        acc.written(result);
+        acc.batchesWritten += batches - 1;
+      },
+      progress: () => {
+        if (this.#settled) return;
+        const snapshot = acc.snapshot();
+        this.emit('progress', snapshot);
+        this.#observer.progress(snapshot);
+      },
+      refused: (err, transient, items) => this.#refused(err, transient, items),
+      acknowledged: (offset) => (acc.bytesAcknowledged = offset),
+      retry: (seq, attempt, message) => this.#options.logger?.warn({ batch: seq, attempt, err: { message } }, 'retrying batch'),
+      stop: (err) => this.#stop(err),
+    };
+  }
+
   #createSink(): BulkSink {
     const o = this.#options;
     const writer = this.#session ? this.#session.wrap(o.sink) : o.sink;
@@ -313,6 +370,21 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       o.logger?.warn({ batch: batch.seq, attempt, err }, 'retrying batch');
     });
     return sink;
+  }
+
+  /**
+   * A worker's batch the database refused for good: every row fails, with the words the one-thread
+   * sink's `batchRefused` handler uses, and the refusal ends the import.
+   */
+  #refused(err: IngestError, transient: boolean, items: readonly { line: number; values?: RowFailureValues }[]): void {
+    this.#stopReason ??= err;
+    // After a refusal nothing of the batch landed; after an outage, some of it may have.
+    // The refusal's text (the driver's, naming servers and indexes) stays in `detail` and the
+    // import's error, out of the per-row messages that reach clients.
+    const failure = transient
+      ? { code: RowFailureCode.E_UNCONFIRMED, message: "Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there." }
+      : { code: RowFailureCode.E_WRITE, message: "Not written: the database refused this row's batch." };
+    for (const item of items) this.#fail(withDetail({ line: item.line, ...failure }, err.message), item.values, false);
   }
 
   #fail(failure: RowFailure, values?: RowFailureValues, enforceLimit = true): void {

@@ -9,11 +9,12 @@ import { normalizeResumeOptions, type NormalizedResumeOptions, type ResumeOption
 import { RowProcessor, type RowMapper } from '../rows/row-processor.js';
 import { normalizeRetryOptions, type NormalizedRetryOptions, type RetryOptions } from '../sink/retry.js';
 import type { BatchWriter, IngestLogger } from '../types.js';
+import { checkWorkersCompanions, normalizeWorkersOptions, type NormalizedWorkersOptions, type WorkersOptions } from '../workers/options.js';
 
 /** Options of {@link createIngestPipeline}. */
 export interface IngestPipelineOptions {
-  /** Where rows go: `mongoSink(collection, ...)`, or any {@link BatchWriter}. */
-  sink: BatchWriter;
+  /** Where rows go: `mongoSink(collection, ...)`, or any {@link BatchWriter}. Required, except with `workers` (which builds one per worker). */
+  sink?: BatchWriter;
   /** How to read the CSV. */
   csv?: CsvOptions;
   /**
@@ -78,6 +79,11 @@ export interface IngestPipelineOptions {
    * an offset (`fileSource(path)`, or any `{ open(start), size? }`). See docs/durable-imports.md.
    */
   resume?: ResumeOptions;
+  /**
+   * Parse, type, map and write on several worker threads, each with its own sink; see
+   * {@link WorkersOptions} and docs/workers.md. Without it, one thread does everything.
+   */
+  workers?: WorkersOptions;
 }
 
 /** @internal */
@@ -100,13 +106,20 @@ export interface NormalizedPipelineOptions {
   ping: boolean;
   id: string;
   resume: NormalizedResumeOptions | undefined;
+  workers: NormalizedWorkersOptions | undefined;
 }
+
+/** Stands in for `sink` with `workers`, where every worker has its own; never written to. */
+const WORKERS_OWN_SINKS: BatchWriter = {
+  write: () => Promise.reject(new Error('With workers, each worker writes through its own sink.')),
+};
 
 
 /** @internal */
 export function normalizePipelineOptions(options: IngestPipelineOptions): NormalizedPipelineOptions {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-  const sink = options.sink;
+  const workers = normalizeWorkersOptions(options.workers);
+  const sink = workers && options.sink === undefined ? WORKERS_OWN_SINKS : options.sink;
   if (sink === null || typeof sink !== 'object' || typeof sink.write !== 'function') {
     throw invalidOption('sink', 'a BatchWriter such as mongoSink(collection)', sink);
   }
@@ -119,9 +132,11 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
   const id = options.id ?? randomUUID();
   // Built once here only to reject bad types, schema or map before anything is read.
   new RowProcessor({ types: options.types === 'infer' ? undefined : options.types, schema: options.schema, map: options.map, importId: id });
+  const csv = normalizeCsvOptions(options.csv);
+  if (workers) checkWorkersCompanions(workers, { sink: options.sink, map: options.map, schema: options.schema, types: options.types, resume: options.resume, csv });
   return {
     sink,
-    csv: normalizeCsvOptions(options.csv),
+    csv,
     types: options.types,
     schema: options.schema,
     map: options.map,
@@ -138,6 +153,7 @@ export function normalizePipelineOptions(options: IngestPipelineOptions): Normal
     ping: options.ping ?? true,
     id,
     resume: normalizeResumeOptions(options.resume),
+    workers,
   };
 }
 
