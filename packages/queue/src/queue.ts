@@ -109,6 +109,11 @@ export class IngestQueue {
     return this.store.claim(id, quotaKey);
   }
 
+  /** Gives a claimed import back to `pending` (its upload failed before any byte was stored). */
+  release(id: string): Promise<void> {
+    return this.store.release(id);
+  }
+
   /** Imports of `quotaKey` waiting for a file, and those being uploaded, queued or running. */
   liveOf(quotaKey: string): Promise<{ pending: number; active: number }> {
     return this.store.liveOf(quotaKey);

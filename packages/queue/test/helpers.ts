@@ -94,3 +94,45 @@ export async function until<T>(read: () => Promise<T>, done: (value: T) => boole
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+export const APP_SCRIPT = fileURLToPath(new URL('./fixtures/app.ts', import.meta.url));
+
+/** One Server-Sent Event as a client sees it. */
+export interface SseEvent {
+  id: number | undefined;
+  event: string;
+  data: any;
+}
+
+/**
+ * Opens an SSE stream and collects its events until `done` (or the stream ends). `onEvent` sees
+ * each as it arrives. Resolves with the status and the events.
+ */
+export async function followSse(url: string, headers: Record<string, string>, onEvent: (e: SseEvent) => void = () => {}): Promise<{ status: number; events: SseEvent[] }> {
+  const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers } });
+  const events: SseEvent[] = [];
+  if (res.status !== 200 || !res.body) return { status: res.status, events };
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let cut: number;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const frame = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      let id: number | undefined;
+      let event = 'message';
+      let data: string | undefined;
+      for (const line of frame.split('\n')) {
+        if (line.startsWith('id: ')) id = Number(line.slice(4));
+        else if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) data = line.slice(6);
+      }
+      if (data === undefined) continue;
+      const e = { id, event, data: JSON.parse(data) };
+      events.push(e);
+      onEvent(e);
+    }
+  }
+  return { status: res.status, events };
+}

@@ -46,6 +46,16 @@ redis.call('HSET', KEYS[1], 'claimed', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`,
   },
+  /** KEYS: hash. ARGV: now. Gives a claimed pending import back, with what is left of its pending time. */
+  aoomRelease: {
+    numberOfKeys: 1,
+    lua: `if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'claimed', '0')
+local ttl = tonumber(redis.call('HGET', KEYS[1], 'createdAt')) + tonumber(redis.call('HGET', KEYS[1], 'pto') or '1') - tonumber(ARGV[1])
+if ttl < 1 then ttl = 1 end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1`,
+  },
   /** KEYS: hash. ARGV: from-state, to-state, ttl. Moves state when it is from-state; returns the state after. */
   aoomMove: {
     numberOfKeys: 1,
@@ -118,6 +128,7 @@ return 1`,
 
 type ScriptRedis = Redis & {
   aoomClaim(hash: string, ttl: number): Promise<number>;
+  aoomRelease(hash: string, now: number): Promise<number>;
   aoomMove(hash: string, from: string, to: string, ttl: number): Promise<string | null>;
   aoomSnapshot(hash: string, events: string, lines: string, snapshot: string, ttl: number): Promise<number>;
   aoomFailure(hash: string, events: string, lines: string, line: number, failure: string, ttl: number): Promise<number>;
@@ -195,7 +206,7 @@ export class ImportStore {
     const id = randomUUID();
     const now = options.now ?? Date.now();
     const k = this.keys(id);
-    const fields: Record<string, string | number> = { state: 'pending', quotaKey, createdAt: now, cap: options.maxFailureEvents, seq: 0 };
+    const fields: Record<string, string | number> = { state: 'pending', quotaKey, createdAt: now, cap: options.maxFailureEvents, pto: options.pendingTimeoutMs, seq: 0 };
     if (owner !== undefined) fields.owner = owner;
     const live = this.liveKey(quotaKey);
     await this.redis
@@ -242,6 +253,11 @@ export class ImportStore {
     const ok = (await this.redis.aoomClaim(this.keys(id).hash, this.#activeTtlMs)) === 1;
     if (ok) await this.redis.zadd(this.liveKey(quotaKey), Date.now() + this.#activeTtlMs, id);
     return ok;
+  }
+
+  /** Gives a claimed import back to `pending`. */
+  async release(id: string): Promise<void> {
+    await this.redis.aoomRelease(this.keys(id).hash, Date.now());
   }
 
   /** The upload is stored and its job enqueued. */
