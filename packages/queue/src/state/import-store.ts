@@ -68,13 +68,20 @@ if s == ARGV[1] or (ARGV[1] == '*live' and (s == 'queued' or s == 'running' or s
 end
 return s`,
   },
-  /** KEYS: hash, events, lines. ARGV: snapshot JSON, ttl. Stores the latest counters of an import that has not ended; returns the cancel flag. */
+  /**
+   * KEYS: hash, events, lines. ARGV: snapshot JSON, ttl, rows read. Stores the latest counters of
+   * an import that has not ended, unless they are behind those stored (an attempt that resumed
+   * from its checkpoint replays rows already counted, or failed before it loaded it); returns
+   * the cancel flag.
+   */
   aoomSnapshot: {
     numberOfKeys: 3,
     lua: `local s = redis.call('HGET', KEYS[1], 'state')
 if not s then return -1 end
 if s == 'done' or s == 'failed' or s == 'aborted' then return -1 end
-redis.call('HSET', KEYS[1], 'snapshot', ARGV[1])
+if tonumber(ARGV[3]) >= tonumber(redis.call('HGET', KEYS[1], 'snapRead') or '-1') then
+  redis.call('HSET', KEYS[1], 'snapshot', ARGV[1], 'snapRead', ARGV[3])
+end
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 1 end
 return 0`,
@@ -130,7 +137,7 @@ type ScriptRedis = Redis & {
   aoomClaim(hash: string, ttl: number): Promise<number>;
   aoomRelease(hash: string, now: number): Promise<number>;
   aoomMove(hash: string, from: string, to: string, ttl: number): Promise<string | null>;
-  aoomSnapshot(hash: string, events: string, lines: string, snapshot: string, ttl: number): Promise<number>;
+  aoomSnapshot(hash: string, events: string, lines: string, snapshot: string, ttl: number, rowsRead: number): Promise<number>;
   aoomFailure(hash: string, events: string, lines: string, line: number, failure: string, ttl: number): Promise<number>;
   aoomFinish(hash: string, events: string, lines: string, live: string, id: string, state: string, report: string, ttl: number, now: number, rowsFailed: number): Promise<number>;
   aoomCancel(hash: string): Promise<number>;
@@ -273,7 +280,8 @@ export class ImportStore {
   /** Stores the latest counters. Resolves with whether a cancel was asked for; undefined when the import ended or is unknown. */
   async snapshot(id: string, snapshot: IngestSnapshot): Promise<boolean | undefined> {
     const k = this.keys(id);
-    const r = await this.redis.aoomSnapshot(k.hash, k.events, k.lines, JSON.stringify(snapshot), this.#activeTtlMs);
+    // Until the import ends it is running, whatever one attempt of it says.
+    const r = await this.redis.aoomSnapshot(k.hash, k.events, k.lines, JSON.stringify({ ...snapshot, state: 'running' }), this.#activeTtlMs, snapshot.rowsRead);
     return r === -1 ? undefined : r === 1;
   }
 

@@ -12,6 +12,7 @@ import {
   type IngestPipeline,
   type IngestPipelineOptions,
   type IngestReport,
+  type IngestSnapshot,
 } from '@anti-oom/core';
 import { bullConnection, checkConnection, checkPrefix, openRedis, type RedisConnection } from '../connection.js';
 import { ImportStore } from '../state/import-store.js';
@@ -123,6 +124,17 @@ function retryable(err: IngestError): boolean {
 function jobResult(report: IngestReport): IngestJobResult {
   const { state, rowsRead, rowsWritten, rowsFailed, rowsSkipped, resumed, error } = report;
   return { state, rowsRead, rowsWritten, rowsFailed, rowsSkipped, ...(resumed ? { resumed } : {}), ...(error ? { error } : {}) };
+}
+
+/**
+ * The last attempt's report, with the counters of the furthest attempt when that one got
+ * further: an attempt that failed before it could load its checkpoint (the database down) counts
+ * nothing, yet the rows of the earlier attempts are written.
+ */
+function withCountersOf(report: IngestReport, snapshot: IngestSnapshot | undefined): IngestReport {
+  if (!snapshot || snapshot.rowsRead <= report.rowsRead) return report;
+  const { rowsRead, rowsWritten, rowsFailed, rowsSkipped, batchesWritten, inserted, upserted, matched, modified, bytesAcknowledged, durable } = snapshot;
+  return { ...report, rowsRead, rowsWritten, rowsFailed, rowsSkipped, batchesWritten, inserted, upserted, matched, modified, bytesAcknowledged, ...(durable ? { durable } : {}) };
 }
 
 /** The report of an import a worker finished but did not live to announce, from its completed checkpoint. */
@@ -256,7 +268,7 @@ export function createIngestWorker(options: IngestWorkerOptions): IngestWorker {
       pipeline.on('checkpoint', () => publisher.snapshot(pipeline.snapshot()));
       pipeline.on('rowFailure', (f) => publisher.failure(f));
       // The cancel flag, read after this import is in `running`: a cancel published before is seen here, one after by the subscriber.
-      publisher.snapshot(pipeline.snapshot());
+      if ((await store.get(id))?.cancelled) stopOne(id, 'cancel');
       if (closing) stopOne(id, 'shutdown');
       let report: IngestReport;
       try {
@@ -277,6 +289,7 @@ export function createIngestWorker(options: IngestWorkerOptions): IngestWorker {
           logger?.warn({ err: e, importId: id, attempt: job.attemptsMade + 1 }, 'anti-oom worker: the import stopped; it will be retried from its checkpoint');
           throw e;
         }
+        report = withCountersOf(report, (await store.get(id))?.snapshot);
         await end(id, report);
         if (report.state === 'aborted') return jobResult(report);
         throw new UnrecoverableError(`${e.code}: ${e.message}`);
