@@ -29,9 +29,17 @@ export function checkPrefix(prefix: unknown, name: string): string {
  * failing them.
  * @internal
  */
-export function openRedis(connection: RedisConnection, name: string): Redis {
+export function openRedis(connection: RedisConnection, name: string, onError: (err: Error) => void = () => {}): Redis {
   const options: RedisOptions = { maxRetriesPerRequest: null, connectionName: name };
-  return typeof connection === 'string' ? new Redis(connection, options) : new Redis({ ...connection, ...options });
+  const redis = typeof connection === 'string' ? new Redis(connection, options) : new Redis({ ...connection, ...options });
+  // ioredis reconnects by itself; a connection error is news for the log, not a crash. Once per outage.
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (!down) onError(err);
+    down = true;
+  });
+  redis.on('ready', () => (down = false));
+  return redis;
 }
 
 /** BullMQ's `connection` option from ours (BullMQ opens and owns its own connections). @internal */

@@ -100,4 +100,23 @@ describe('a worker SIGKILLed while it runs an import', () => {
     c.outcome(`killed at rowsWritten ${killedAt.join(', ')} of ${csv(ROWS, BAD_EVERY).good}; each resumed by the other worker and done with exact counts`);
     process.stderr.write(`[queue crash] killed at rowsWritten ${killedAt.join(', ')}\n`);
   }, 600_000);
+
+  it('SIGTERM: the worker stops at a batch boundary, stores its checkpoint, hands the job back and exits 0; the other worker continues it exactly', async () => {
+    const data = csv(ROWS, BAD_EVERY, 'term');
+    const id = await queue.add(Readable.from([data.text]), { collection: 'terminated' }, { maxFailureEvents: 1000 });
+    const runner = await Promise.race(workers.map((w) => w.waitFor(`started ${id}`).then(() => w)));
+    const other = workers.find((w) => w !== runner)!;
+    await until(() => queue.get(id), (r) => (r?.snapshot?.rowsWritten ?? 0) >= 1000 || r?.report !== undefined, 60_000, 5);
+    runner.process.kill('SIGTERM');
+    const [code] = (await runner.exited) as [number | null];
+    expect(code).toBe(0);
+    expect(runner.lines.some((l) => l.startsWith('closed'))).toBe(true);
+    expect(runner.lines.some((l) => l.startsWith(`failed ${id}`))).toBe(false);
+    workers.splice(workers.indexOf(runner), 1);
+    await other.waitFor(`started ${id}`);
+    const ended = await until(() => queue.get(id), (r) => r?.report !== undefined, 90_000, 100);
+    expect(ended!.report).toMatchObject({ state: 'done', rowsRead: ROWS, rowsWritten: data.good, rowsFailed: data.bad });
+    expect(ended!.report!.resumed?.times).toBe(1);
+    expect(await t.db.collection('terminated').countDocuments()).toBe(data.good);
+  }, 120_000);
 });

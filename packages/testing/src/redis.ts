@@ -14,22 +14,24 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** SIGKILLs the server (everything it held is lost: it keeps nothing on disk). */
   kill(): Promise<void>;
-  /** SIGKILLs it and starts a fresh, empty one on the same port. */
+  /** SIGKILLs it and starts it again on the same port: empty, or with its data when persistent. */
   restart(): Promise<void>;
 }
 
 /**
  * Starts `redis-server` (from PATH) on a free port with no persistence (`--save "" --appendonly
  * no`), in a temporary directory: every test file gets its own, so keys never collide and a test
- * may restart or kill it.
+ * may restart or kill it. `persistent: true` turns the append-only file on (fsync at every write),
+ * as a production Redis runs, so a restart keeps what it held.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: { persistent?: boolean } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'anti-oom-redis-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     const logFd = openSync(join(dir, 'redis.log'), 'a');
-    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', logFd, logFd] });
+    const persistence = options.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir], { stdio: ['ignore', logFd, logFd] });
     child = c;
     const exited = new Promise<never>((_, reject) => {
       c.once('error', (err) => reject(new Error(`redis-server could not be started (is it on PATH?): ${err.message}`)));

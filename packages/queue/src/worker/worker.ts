@@ -218,8 +218,9 @@ export function createIngestWorker(options: IngestWorkerOptions): IngestWorker {
   const maxStalledCount = numberOption('maxStalledCount', options.maxStalledCount, 5, ms);
   const logger = options.logger;
 
-  const redis = openRedis(connection, 'anti-oom-worker');
-  const subscriber = openRedis(connection, 'anti-oom-worker-cancel');
+  const onRedisError = (err: Error): void => logger?.warn({ err }, 'anti-oom worker: Redis is unreachable; reconnecting');
+  const redis = openRedis(connection, 'anti-oom-worker', onRedisError);
+  const subscriber = openRedis(connection, 'anti-oom-worker-cancel', onRedisError);
   // State writes wait through a Redis restart rather than failing the import.
   const store = new ImportStore(redis, { prefix, activeTtlMs: Math.max(keepEndedMs, 24 * 3_600_000) });
   const cleanup = new Cleanup(redis, storage, { prefix, keepFilesMs, incompleteUploadTtlMs, sweepIntervalMs, logger });
