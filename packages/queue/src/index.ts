@@ -13,3 +13,5 @@ export type { IngestJobResult, IngestWorker, IngestWorkerOptions, WorkerPipeline
 export type { ImportEvent, ImportRecord, QueuedImportState } from './state/import-store.js';
 export type { RedisConnection } from './connection.js';
 export { DEFAULT_PREFIX, DEFAULT_QUEUE_NAME } from './connection.js';
+export { gridfsStorage } from './storage/gridfs.js';
+export type { GridfsStorageOptions } from './storage/gridfs.js';
