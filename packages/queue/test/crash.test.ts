@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startRedis, type RedisServer } from '@anti-oom/testing';
 import { openTestDb } from '@anti-oom/testing/test-db';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
-import { createIngestQueue, type IngestQueue } from '../src/index.js';
-import { folderStorage } from './fixtures/folder-storage.js';
+import { createIngestQueue, gridfsStorage, type IngestQueue } from '../src/index.js';
 import { Child, csv, seeded, until, WORKER_SCRIPT } from './helpers.js';
 
 const ROWS = 6000;
@@ -35,7 +34,7 @@ beforeAll(async () => {
   redis = await startRedis();
   t = await openTestDb('queue_crash');
   dir = mkdtempSync(join(tmpdir(), 'anti-oom-queue-'));
-  queue = createIngestQueue({ connection: redis.url, storage: folderStorage(dir), prefix: PREFIX, backoffMs: 200 });
+  queue = createIngestQueue({ connection: redis.url, storage: gridfsStorage(t.db), prefix: PREFIX, backoffMs: 200 });
   workers.push(spawnWorker(), spawnWorker());
   await Promise.all(workers.map((w) => w.waitFor('ready')));
 });

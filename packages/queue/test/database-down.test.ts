@@ -29,6 +29,8 @@ beforeAll(async () => {
     TEST_DB: 'dbdown',
     STORAGE_DIR: dir,
     PREFIX,
+    // The uploads live apart from the database this test kills (as with S3).
+    STORAGE: 'folder',
     BATCH_SIZE: '200',
     SERVER_SELECTION_MS: '1000',
     SINK_RETRIES: '3',

@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startRedis, type RedisServer } from '@anti-oom/testing';
 import { openTestDb } from '@anti-oom/testing/test-db';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
-import { createIngestQueue, type IngestQueue } from '../src/index.js';
-import { folderStorage } from './fixtures/folder-storage.js';
+import { createIngestQueue, gridfsStorage, type IngestQueue } from '../src/index.js';
 import { Child, csv, until, WORKER_SCRIPT } from './helpers.js';
 
 const IMPORTS = 8;
@@ -27,7 +26,7 @@ beforeAll(async () => {
   redis = await startRedis();
   t = await openTestDb('queue_load');
   dir = mkdtempSync(join(tmpdir(), 'anti-oom-queue-'));
-  queue = createIngestQueue({ connection: redis.url, storage: folderStorage(dir), prefix: PREFIX });
+  queue = createIngestQueue({ connection: redis.url, storage: gridfsStorage(t.db), prefix: PREFIX });
   for (let i = 0; i < 2; i++) {
     workers.push(new Child(WORKER_SCRIPT, { REDIS_URL: redis.url, MONGODB_URI: inject('mongoUri'), TEST_DB: t.db.databaseName, STORAGE_DIR: dir, PREFIX, BATCH_SIZE: '500', CONCURRENCY: '2' }));
   }
