@@ -15,3 +15,5 @@ export type { RedisConnection } from './connection.js';
 export { DEFAULT_PREFIX, DEFAULT_QUEUE_NAME } from './connection.js';
 export { gridfsStorage } from './storage/gridfs.js';
 export type { GridfsStorageOptions } from './storage/gridfs.js';
+export { createTusHandler, formatUploadMetadata, parseUploadMetadata, tusAction, TUS_EXTENSIONS, TUS_VERSION } from './tus/index.js';
+export type { TusAction, TusHandlerOptions, TusRequest, TusResult } from './tus/index.js';

@@ -4,6 +4,7 @@ import { endedReport, IngestError, IngestErrorCode, invalidOption, numberOption,
 import { bullConnection, checkConnection, checkPrefix, openRedis, type RedisConnection } from './connection.js';
 import { ImportStore, type ImportEvent, type ImportRecord } from './state/import-store.js';
 import type { UploadMeta, UploadStorage } from './storage/types.js';
+import { createTusHandler, tusAction, type TusAction, type TusHandlerOptions, type TusRequest, type TusResult } from './tus/index.js';
 
 /** Options of {@link createIngestQueue}. */
 export interface IngestQueueOptions {
@@ -84,8 +85,9 @@ export class IngestQueue {
   }
 
   /** A new import, waiting for its file (`pendingTimeoutMs`, then forgotten). */
-  create(options: { owner?: string | undefined; quotaKey?: string; pendingTimeoutMs?: number; maxFailureEvents?: number } = {}): Promise<ImportRecord> {
+  create(options: { id?: string; owner?: string | undefined; quotaKey?: string; pendingTimeoutMs?: number; maxFailureEvents?: number } = {}): Promise<ImportRecord> {
     return this.store.create(options.owner, options.quotaKey ?? (options.owner !== undefined ? `owner:${options.owner}` : ''), {
+      ...(options.id !== undefined ? { id: options.id } : {}),
       pendingTimeoutMs: options.pendingTimeoutMs ?? 600_000,
       maxFailureEvents: options.maxFailureEvents ?? 100,
     });
@@ -185,6 +187,15 @@ export class IngestQueue {
       }
     }
     return (await this.store.cancel(id)) ? 'cancelling' : 'ended';
+  }
+
+  /**
+   * A tus 1.0 endpoint (core, creation, termination) over this queue's storage, for the HTTP
+   * layer to mount behind its guard: `@anti-oom/http` does, at `{prefix}/tus`.
+   * @internal
+   */
+  tus<Ctx>(options: Omit<TusHandlerOptions<Ctx>, 'storage'>): { handle(req: TusRequest<Ctx>): Promise<TusResult>; action(req: Pick<TusRequest, 'method' | 'id' | 'headers'>): TusAction | undefined } {
+    return { handle: createTusHandler({ ...options, storage: this.storage }), action: tusAction };
   }
 
   /** Closes the connections (the imports go on in the workers). */

@@ -71,7 +71,7 @@ describe('@anti-oom/http with the queue option', () => {
     expect(res.headers.get('location')).toBe(body.links.status);
     const stat = await queue.storage.stat(body.id);
     expect(stat).toMatchObject({ complete: true, offset: Buffer.byteLength(data.text) });
-    expect((await (await fetch(`${base}/${body.id}`, { headers: user })).json()).state).toBe('queued');
+    expect(((await (await fetch(`${base}/${body.id}`, { headers: user })).json()) as { state: string }).state).toBe('queued');
     const worker = startWorker();
     try {
       const ended = await until(() => queue.get(body.id), (r) => r?.report !== undefined);

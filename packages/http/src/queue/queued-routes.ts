@@ -234,7 +234,57 @@ export function createQueuedRoutes<Req>(o: NormalizedRouteOptions<Req>, queue: I
     }
   }
 
+  interface TusContext {
+    req: IngestRequest<Req>;
+  }
+  // tus uploads: the upload id is the import id. Created (guard `create`, quotas as an upload),
+  // continued and checked (guard `upload`, owner check) from any instance; the request that
+  // stores the last byte enqueues the job, with `job(req, metadata)` as its data.
+  const tus = queue.tus?.<TusContext>({
+    maxSize: o.limits.maxFileBytes,
+    onCreate: async (id, _meta, ctx) => {
+      const who = owner(ctx!.req);
+      await queue.create({ id, owner: who.owner, quotaKey: who.key, pendingTimeoutMs: o.pendingTimeoutMs, maxFailureEvents: o.maxFailureEvents });
+      if (!(await queue.claim(id, who.key))) throw new IngestError(IngestErrorCode.E_CONFLICT, 'This upload exists already.');
+    },
+    onComplete: async (id, meta, ctx) => {
+      await queue.enqueue(id, jobData(o.job ? await o.job(ctx!.req.context, meta.extra ?? {}) : {}));
+    },
+  });
+
+  function tusAnswer(result: { status: number; headers: Record<string, string>; error?: unknown }, importId: string | undefined): IngestResult {
+    if (result.error === undefined) return { kind: 'empty', status: result.status, headers: result.headers };
+    const answer = errorResult(result.error, { logger: o.logger, view: o, importId, headers: result.headers });
+    return { ...answer, status: result.status } as IngestResult;
+  }
+
+  async function tusRoute(req: IngestRequest<Req>, id: string | undefined): Promise<IngestResult> {
+    const tusReq = { method: req.method, id, headers: req.headers, body: req.body, basePath: `${req.basePath.replace(/\/+$/, '')}/tus`, signal: req.signal, context: { req } };
+    const action = tus!.action(tusReq);
+    if (action === 'options' || action === undefined) return tusAnswer(await tus!.handle(tusReq), id);
+    if (action === 'create') {
+      const refused = await guard(req, o, 'create');
+      if (refused) return fail(refused.error, undefined, refused.headers);
+      if (closing) return busy('E_TOO_MANY_IMPORTS', 'The server is shutting down.');
+      const live = await queue.liveOf(owner(req).key);
+      if (live.active >= o.limits.maxRunningPerOwner) return busy('E_TOO_MANY_IMPORTS', `You have ${live.active} imports running or queued already; wait for one to end.`);
+      return tusAnswer(await tus!.handle(tusReq), undefined);
+    }
+    const record = id !== undefined && UUID.test(id) ? await queue.get(id) : undefined;
+    if (!record) throw new IngestError(IngestErrorCode.E_NOT_FOUND, 'No such upload: it was never created, has expired, or has been deleted.');
+    const refused = await guard(req, o, action === 'terminate' ? 'cancel' : 'upload', record);
+    if (refused) return fail(refused.error, record.id, refused.headers);
+    const result = await tus!.handle(tusReq);
+    // Terminated: the upload is gone, so is its import.
+    if (action === 'terminate' && result.error === undefined) {
+      await queue.fail(record.id, new IngestError(IngestErrorCode.E_ABORTED, 'The upload was terminated by its client.'), o.keepEndedMs);
+    }
+    return tusAnswer(result, record.id);
+  }
+
   async function route(req: IngestRequest<Req>): Promise<IngestResult | undefined> {
+    const parts = req.path.split('/').filter(Boolean);
+    if (tus && parts[0] === 'tus' && parts.length <= 2) return tusRoute(req, parts[1]);
     const r = matchRoute(req.method, req.path);
     if (!r) return undefined;
     if (r.name === 'create') return create(req);

@@ -33,7 +33,7 @@ export interface ImportQueue {
     complete(id: string): Promise<void>;
     delete(id: string): Promise<void>;
   };
-  create(options: { owner?: string | undefined; quotaKey?: string; pendingTimeoutMs?: number; maxFailureEvents?: number }): Promise<QueuedImportRecord>;
+  create(options: { id?: string; owner?: string | undefined; quotaKey?: string; pendingTimeoutMs?: number; maxFailureEvents?: number }): Promise<QueuedImportRecord>;
   get(id: string): Promise<QueuedImportRecord | undefined>;
   view(id: string, after: number): Promise<{ record: QueuedImportRecord; events: QueuedImportEvent[] } | undefined>;
   claim(id: string, quotaKey: string): Promise<boolean>;
@@ -43,4 +43,31 @@ export interface ImportQueue {
   enqueue(id: string, data: unknown): Promise<void>;
   fail(id: string, err: unknown, keepEndedMs?: number): Promise<IngestReport>;
   cancel(id: string, keepEndedMs?: number): Promise<'aborted' | 'cancelling' | 'ended' | 'unknown'>;
+  /** A tus 1.0 endpoint over the storage (mounted at `{prefix}/tus`); absent: no tus routes. */
+  tus?<Ctx>(options: {
+    maxSize?: number;
+    onCreate?: (id: string, meta: TusUploadMeta, context: Ctx | undefined) => void | Promise<void>;
+    onComplete: (id: string, meta: TusUploadMeta, context: Ctx | undefined) => void | Promise<void>;
+  }): {
+    handle(req: TusEndpointRequest<Ctx>): Promise<{ status: number; headers: Record<string, string>; error?: unknown }>;
+    action(req: Pick<TusEndpointRequest<Ctx>, 'method' | 'id' | 'headers'>): 'options' | 'create' | 'status' | 'upload' | 'terminate' | undefined;
+  };
+}
+
+/** What a tus upload carries besides its bytes (from `Upload-Length` and `Upload-Metadata`). */
+export interface TusUploadMeta {
+  length?: number | undefined;
+  filename?: string | undefined;
+  extra?: Record<string, string> | undefined;
+}
+
+/** A request to the tus endpoint. */
+export interface TusEndpointRequest<Ctx> {
+  method: string;
+  id?: string | undefined;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  body: () => Readable;
+  basePath: string;
+  signal?: AbortSignal | undefined;
+  context?: Ctx;
 }

@@ -209,8 +209,8 @@ export class ImportStore {
   }
 
   /** A new pending import. */
-  async create(owner: string | undefined, quotaKey: string, options: { pendingTimeoutMs: number; maxFailureEvents: number; now?: number }): Promise<ImportRecord> {
-    const id = randomUUID();
+  async create(owner: string | undefined, quotaKey: string, options: { id?: string; pendingTimeoutMs: number; maxFailureEvents: number; now?: number }): Promise<ImportRecord> {
+    const id = options.id ?? randomUUID();
     const now = options.now ?? Date.now();
     const k = this.keys(id);
     const fields: Record<string, string | number> = { state: 'pending', quotaKey, createdAt: now, cap: options.maxFailureEvents, pto: options.pendingTimeoutMs, seq: 0 };
