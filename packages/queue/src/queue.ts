@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { endedReport, IngestError, IngestErrorCode, invalidOption, numberOption, type IngestReport } from '@anti-oom/core';
 import { bullConnection, checkConnection, checkPrefix, openRedis, type RedisConnection } from './connection.js';
 import { ImportStore, type ImportEvent, type ImportRecord } from './state/import-store.js';
+import { withCountersOf } from './state/reports.js';
 import type { UploadMeta, UploadStorage } from './storage/types.js';
 import { createTusHandler, tusAction, type TusAction, type TusHandlerOptions, type TusRequest, type TusResult } from './tus/index.js';
 
@@ -177,11 +178,14 @@ export class IngestQueue {
       await this.store.finish(id, endedReport(id, 'aborted', { code: IngestErrorCode.E_ABORTED, message: 'The import was cancelled before its upload started.' }), keepEndedMs);
       return 'aborted';
     }
-    if (record.state === 'queued') {
-      // A job no worker holds yet is removed (BullMQ refuses a locked one): nothing will run.
+    if (record.state === 'queued' || record.state === 'running') {
+      // A job no worker holds (waiting, or delayed between two attempts) is removed; BullMQ
+      // refuses to remove a locked one, which its worker stops instead.
       const removed = await this.queue.remove(id).catch(() => 0);
       if (removed === 1) {
-        await this.store.finish(id, endedReport(id, 'aborted', { code: IngestErrorCode.E_ABORTED, message: 'The import was cancelled before a worker started it.' }), keepEndedMs);
+        // Between two attempts, rows of the earlier ones are written: the report counts them.
+        const report = withCountersOf(endedReport(id, 'aborted', { code: IngestErrorCode.E_ABORTED, message: 'The import was cancelled while it waited for a worker.' }), record.snapshot);
+        await this.store.finish(id, report, keepEndedMs);
         await this.storage.delete(id).catch(() => undefined);
         return 'aborted';
       }

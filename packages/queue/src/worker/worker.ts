@@ -12,13 +12,13 @@ import {
   type IngestPipeline,
   type IngestPipelineOptions,
   type IngestReport,
-  type IngestSnapshot,
 } from '@anti-oom/core';
 import { bullConnection, checkConnection, checkPrefix, openRedis, type RedisConnection } from '../connection.js';
 import { ImportStore } from '../state/import-store.js';
 import type { UploadStorage } from '../storage/types.js';
 import { Cleanup } from './cleanup.js';
 import { Publisher } from './publisher.js';
+import { withCountersOf } from '../state/reports.js';
 
 /** What the worker's `pipeline` callback returns: the pipeline options of one import. `id`, `resume` (but `intervalMs`) and `signal` are the worker's. */
 export type WorkerPipelineOptions = Omit<IngestPipelineOptions, 'id' | 'signal' | 'resume'> & { resume?: { intervalMs?: number } };
@@ -124,17 +124,6 @@ function retryable(err: IngestError): boolean {
 function jobResult(report: IngestReport): IngestJobResult {
   const { state, rowsRead, rowsWritten, rowsFailed, rowsSkipped, resumed, error } = report;
   return { state, rowsRead, rowsWritten, rowsFailed, rowsSkipped, ...(resumed ? { resumed } : {}), ...(error ? { error } : {}) };
-}
-
-/**
- * The last attempt's report, with the counters of the furthest attempt when that one got
- * further: an attempt that failed before it could load its checkpoint (the database down) counts
- * nothing, yet the rows of the earlier attempts are written.
- */
-function withCountersOf(report: IngestReport, snapshot: IngestSnapshot | undefined): IngestReport {
-  if (!snapshot || snapshot.rowsRead <= report.rowsRead) return report;
-  const { rowsRead, rowsWritten, rowsFailed, rowsSkipped, batchesWritten, inserted, upserted, matched, modified, bytesAcknowledged, durable } = snapshot;
-  return { ...report, rowsRead, rowsWritten, rowsFailed, rowsSkipped, batchesWritten, inserted, upserted, matched, modified, bytesAcknowledged, ...(durable ? { durable } : {}) };
 }
 
 /** The report of an import a worker finished but did not live to announce, from its completed checkpoint. */
