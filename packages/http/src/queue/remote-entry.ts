@@ -102,8 +102,7 @@ export class RemoteEntry extends EventEmitter<ImportEvents> {
       }
     }
     if (this.doneEventId !== undefined) return;
-    // `queued` shows as `pending` to code written for in-process states; the status route says `queued`.
-    this.state = record.state === 'queued' ? 'pending' : (record.state as ImportState);
+    this.state = record.state;
     const snapshot = record.snapshot;
     if (snapshot) {
       const key = `${snapshot.state}:${snapshot.rowsRead}:${snapshot.bytesRead}:${snapshot.bytesAcknowledged}:${snapshot.durable?.offset ?? ''}`;
