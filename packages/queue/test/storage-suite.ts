@@ -6,6 +6,8 @@ import { body, byteAt, cutBody, digest, expectedDigest } from './bytes.js';
 
 export interface StorageUnderTest {
   storage: UploadStorage;
+  /** The same backend with its default options (the memory test uses it); else `storage`. */
+  defaults?: UploadStorage;
   close(): Promise<void>;
 }
 
@@ -14,7 +16,7 @@ export interface StorageUnderTest {
  * storage's natural piece (GridFS chunk, S3 part): the sizes below straddle it, so partial pieces
  * are rewritten and continued.
  */
-export function describeStorage(name: string, setup: () => Promise<StorageUnderTest>, options: { unit: number }): void {
+export function describeStorage(name: string, setup: () => Promise<StorageUnderTest>, options: { unit: number; memory: { size: number; bound: number } }): void {
   const unit = options.unit;
 
   describe(`${name}: UploadStorage conformance`, () => {
@@ -226,6 +228,47 @@ export function describeStorage(name: string, setup: () => Promise<StorageUnderT
       await storage.delete(finished);
       await storage.delete(fresh);
     });
+
+    it('holds a bounded amount of memory whatever the size of the body', async () => {
+      const big = s.defaults ?? storage;
+      const id = randomUUID();
+      const size = options.memory.size;
+      await big.create(id, { length: size });
+      const used = () => {
+        const m = process.memoryUsage();
+        return m.heapUsed + m.arrayBuffers;
+      };
+      const settle = async (): Promise<number> => {
+        // Buffers are freed after the collection that finds them dead; let that finish.
+        global.gc!();
+        await new Promise((r) => setImmediate(r));
+        global.gc!();
+        return used();
+      };
+      // Warm up first: drivers allocate some buffers for good on first use (the MongoDB driver's
+      // BSON serializer one of 17 MiB).
+      const warm = randomUUID();
+      await big.create(warm, {});
+      await big.append(warm, 0, body(15, 0, 1024 * 1024));
+      await big.delete(warm);
+      const baseline = await settle();
+      let peak = baseline;
+      async function* sampled(): AsyncGenerator<Buffer> {
+        let produced = 0;
+        for await (const chunk of body(15, 0, size, 256 * 1024) as AsyncIterable<Buffer>) {
+          yield chunk;
+          produced += chunk.length;
+          if (produced % (4 * 1024 * 1024) === 0) peak = Math.max(peak, await settle());
+        }
+      }
+      expect(await big.append(id, 0, Readable.from(sampled(), { objectMode: false }))).toBe(size);
+      await big.complete(id);
+      const growth = peak - baseline;
+      console.log(`${name}: a ${size >> 20} MiB append grew heap+buffers by at most ${(growth / 1048576).toFixed(1)} MiB`);
+      expect(growth).toBeLessThan(options.memory.bound);
+      expect(await digest((await big.source(id)).open(size - 1000))).toEqual(expectedDigest(15, size - 1000, size));
+      await big.delete(id);
+    }, 300_000);
 
     it('treats hostile ids as invalid or unknown, never as paths, patterns or operators', async () => {
       const hostile: unknown[] = ['', '../x', 'a/b', '..', '.', 'a\\b', 'x'.repeat(129), 'a\u0000b', '{"$gt":""}', '$where', 'a b', 'ü', { $gt: '' }, ['a'], 1, null];

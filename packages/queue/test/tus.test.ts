@@ -7,7 +7,10 @@ import { pipeline } from 'node:stream/promises';
 import { openTestDb } from '@anti-oom/testing/test-db';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Client } from '@aws-sdk/client-s3';
+import { gofakes3Binary, startS3Server, type S3TestServer } from '@anti-oom/testing';
 import { gridfsStorage } from '../src/storage/gridfs.js';
+import { s3Storage } from '../src/storage/s3.js';
 import type { UploadMeta, UploadStorage } from '../src/storage/types.js';
 import { parseUploadMetadata, formatUploadMetadata } from '../src/tus/metadata.js';
 import { body, digest } from './bytes.js';
@@ -38,89 +41,103 @@ describe('tus Upload-Metadata', () => {
   });
 });
 
-describe('tus 1.0 over gridfsStorage', () => {
+describe('tus 1.0', () => {
   let t: Awaited<ReturnType<typeof openTestDb>>;
-  let storage: UploadStorage;
+  let gridfs: UploadStorage;
   let dir: string;
+  let s3server: S3TestServer | undefined;
+  let s3client: S3Client | undefined;
+  const s3 = async (): Promise<UploadStorage> => {
+    s3server ??= await startS3Server();
+    s3client ??= new S3Client({ endpoint: s3server.endpoint, region: s3server.region, credentials: s3server.credentials, forcePathStyle: true });
+    return s3Storage({ client: s3client, bucket: s3server.bucket });
+  };
   beforeAll(async () => {
+    gofakes3Binary();
     t = await openTestDb('tus');
-    storage = gridfsStorage(t.db);
+    gridfs = gridfsStorage(t.db);
     dir = mkdtempSync(join(tmpdir(), 'anti-oom-tus-'));
   });
   afterAll(async () => {
     await t?.close();
+    s3client?.destroy();
+    await s3server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('resumes a 50 MB upload that the server cut at ~30% and ~70%, and stores it byte for byte', async () => {
-    const size = 50 * 1000 * 1000;
-    const path = join(dir, 'big.csv');
-    await pipeline(body(21, 0, size, 1024 * 1024), createWriteStream(path));
-    const fileHash = createHash('sha256');
-    for await (const c of createReadStream(path)) fileHash.update(c as Buffer);
-    const expected = fileHash.digest('hex');
+  for (const kind of ['gridfsStorage', 's3Storage'] as const) {
+    it(`resumes a 50 MB upload that the server cut at ~30% and ~70%, and stores it byte for byte (${kind})`, async () => {
+      const storage = kind === 'gridfsStorage' ? gridfs : await s3();
+      const size = 50 * 1000 * 1000;
+      const path = join(dir, 'big.csv');
+      await pipeline(body(21, 0, size, 1024 * 1024), createWriteStream(path));
+      const fileHash = createHash('sha256');
+      for await (const c of createReadStream(path)) fileHash.update(c as Buffer);
+      const expected = fileHash.digest('hex');
 
-    const completed: { id: string; meta: UploadMeta }[] = [];
-    const cuts = [Math.floor(size * 0.3), Math.floor(size * 0.7)];
-    const cutAt: number[] = [];
-    const seen: { method: string; offset?: string }[] = [];
-    const server = await startTusServer(
-      { storage, maxSize: 64 * 1000 * 1000, onComplete: (id, meta) => void completed.push({ id, meta }) },
-      {
-        seen,
-        onBody: (req, offset) => {
-          // Counts what the storage has taken (not what the socket buffered), and drops the
-          // connection, server side, once that passes the next cut.
-          let at = offset;
-          const counted = new Transform({
-            transform(chunk: Buffer, _enc, done) {
-              at += chunk.length;
-              const next = cuts[cutAt.length];
-              if (next !== undefined && at >= next) {
-                cutAt.push(at);
-                req.socket.destroy();
-              }
-              done(null, chunk);
-            },
-          });
-          pipeline(req, counted).catch(() => {});
-          return counted;
+      const completed: { id: string; meta: UploadMeta }[] = [];
+      const cuts = [Math.floor(size * 0.3), Math.floor(size * 0.7)];
+      const cutAt: number[] = [];
+      const seen: { method: string; offset?: string }[] = [];
+      const server = await startTusServer(
+        { storage, maxSize: 64 * 1000 * 1000, onComplete: (id, meta) => void completed.push({ id, meta }) },
+        {
+          seen,
+          onBody: (req, offset) => {
+            // Counts what the storage has taken (not what the socket buffered), and drops the
+            // connection, server side, once that passes the next cut.
+            let at = offset;
+            const counted = new Transform({
+              transform(chunk: Buffer, _enc, done) {
+                at += chunk.length;
+                const next = cuts[cutAt.length];
+                if (next !== undefined && at >= next) {
+                  cutAt.push(at);
+                  req.socket.destroy();
+                }
+                done(null, chunk);
+              },
+            });
+            pipeline(req, counted).catch(() => {});
+            return counted;
+          },
         },
-      },
-    );
-    try {
-      const uploadUrl = await new Promise<string>((resolve, reject) => {
-        const upload = new tus.Upload(createReadStream(path), {
-          endpoint: server.url,
-          retryDelays: [0, 200, 500, 1000, 2000],
-          metadata: { filename: 'big.csv', filetype: 'text/csv' },
-          onError: reject,
-          onSuccess: () => resolve(upload.url!),
+      );
+      try {
+        const uploadUrl = await new Promise<string>((resolve, reject) => {
+          const upload = new tus.Upload(createReadStream(path), {
+            endpoint: server.url,
+            retryDelays: [0, 200, 500, 1000, 2000],
+            metadata: { filename: 'big.csv', filetype: 'text/csv' },
+            onError: reject,
+            onSuccess: () => resolve(upload.url!),
+          });
+          upload.start();
         });
-        upload.start();
-      });
-      expect(cutAt).toHaveLength(2);
-      const id = uploadUrl.split('/').pop()!;
-      expect(completed).toEqual([{ id, meta: { length: size, filename: 'big.csv', extra: { filename: 'big.csv', filetype: 'text/csv' } } }]);
-      // It resumed: after each cut the client asked for the offset (HEAD) and continued from
-      // there, never from the start. (A PATCH may also be refused with 409 while the cut request
-      // still stores its last bytes; the client asks again.)
-      const patches = seen.filter((r) => r.method === 'PATCH').map((r) => Number(r.offset));
-      expect(patches[0]).toBe(0);
-      expect(patches.slice(1).every((o) => o > 0)).toBe(true);
-      expect(patches.some((o) => o > 0 && o <= cutAt[0]!)).toBe(true);
-      expect(patches.some((o) => o > cutAt[0]! && o <= cutAt[1]!)).toBe(true);
-      expect(seen.filter((r) => r.method === 'HEAD').length).toBeGreaterThanOrEqual(2);
-      const stat = await storage.stat(id);
-      expect(stat).toMatchObject({ offset: size, complete: true });
-      const stored = await digest((await storage.source(id)).open(0));
-      expect(stored).toEqual({ sha256: expected, bytes: size });
-      console.log(`tus: 50 MB upload cut at bytes ${cutAt.join(' and ')}; PATCHes from ${patches.join(', ')}`);
-      await storage.delete(id);
-    } finally {
-      await server.close();
-    }
-  }, 300_000);
+        expect(cutAt).toHaveLength(2);
+        const id = uploadUrl.split('/').pop()!;
+        expect(completed).toEqual([{ id, meta: { length: size, filename: 'big.csv', extra: { filename: 'big.csv', filetype: 'text/csv' } } }]);
+        // It resumed: after each cut the client asked for the offset (HEAD) and continued from
+        // there, never from the start. (A PATCH may also be refused with 409 while the cut request
+        // still stores its last bytes; the client asks again.)
+        const patches = seen.filter((r) => r.method === 'PATCH').map((r) => Number(r.offset));
+        expect(patches[0]).toBe(0);
+        expect(patches.slice(1).every((o) => o > 0)).toBe(true);
+        expect(patches.some((o) => o > 0 && o <= cutAt[0]!)).toBe(true);
+        expect(patches.some((o) => o > cutAt[0]! && o <= cutAt[1]!)).toBe(true);
+        expect(seen.filter((r) => r.method === 'HEAD').length).toBeGreaterThanOrEqual(2);
+        const stat = await storage.stat(id);
+        expect(stat).toMatchObject({ offset: size, complete: true });
+        const stored = await digest((await storage.source(id)).open(0));
+        expect(stored).toEqual({ sha256: expected, bytes: size });
+        console.log(`tus over ${kind}: 50 MB upload cut at bytes ${cutAt.join(' and ')}; PATCHes from ${patches.join(', ')}`);
+        await storage.delete(id);
+      } finally {
+        await server.close();
+      }
+    }, 300_000);
+
+  }
 
   describe('protocol', () => {
     let server: Awaited<ReturnType<typeof startTusServer>>;

@@ -1,10 +1,12 @@
 // `corepack pnpm db` (start) and `corepack pnpm --filter @anti-oom/testing build-server` (build).
 import { ferretdbBinary } from './ferretdb.js';
+import { gofakes3Binary } from './s3.js';
 import { startMongo } from './index.js';
 
 const command = process.argv[2];
 if (command === 'build') {
   console.log(ferretdbBinary((m) => console.log(m)));
+  console.log(gofakes3Binary((m) => console.log(m)));
 } else if (command === 'start') {
   const server = await startMongo({ log: (m) => console.log(m) });
   // The URI alone on its own line, then how to use it: scripts can take the line, people the hint.

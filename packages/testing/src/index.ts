@@ -41,3 +41,5 @@ export async function startMongo(options: { log?: (message: string) => void } = 
     );
   }
 }
+export { gofakes3Binary, startS3Server } from './s3.js';
+export type { S3TestServer } from './s3.js';

@@ -5,7 +5,7 @@ import type { UploadMeta } from './types.js';
 /**
  * Reads `body` as pieces of exactly `size` bytes (the last one shorter), starting with `head`
  * (bytes already stored that the first piece must begin with, such as a partial last chunk).
- * Holds at most `size` bytes plus one incoming chunk. Pure pacing: the caller awaits each piece
+ * Holds one piece of `size` bytes plus one incoming chunk. Pure pacing: the caller awaits each piece
  * before the next is read, so a slow store slows the socket, not the heap.
  *
  * When `body` fails or `signal` aborts, the bytes received so far come out as a final piece with
@@ -18,7 +18,10 @@ export async function* pieces(
   head: Buffer,
   signal?: AbortSignal,
 ): AsyncGenerator<{ bytes: Buffer; last: boolean; error?: unknown }> {
-  let parts: Buffer[] = head.length > 0 ? [head] : [];
+  // One buffer per piece, filled by copying: holding the incoming chunks and then concatenating
+  // them would hold every piece twice.
+  let piece = Buffer.allocUnsafe(size);
+  head.copy(piece);
   let held = head.length;
   const onAbort = (): void => void body.destroy(abortError(signal!));
   if (signal?.aborted) onAbort();
@@ -26,27 +29,26 @@ export async function* pieces(
   try {
     for await (const chunk of body as AsyncIterable<Buffer | string>) {
       let bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      while (held + bytes.length >= size) {
-        const take = size - held;
-        parts.push(bytes.subarray(0, take));
+      while (bytes.length > 0) {
+        const take = Math.min(size - held, bytes.length);
+        bytes.copy(piece, held, 0, take);
+        held += take;
         bytes = bytes.subarray(take);
-        const piece = Buffer.concat(parts, size);
-        parts = [];
-        held = 0;
-        yield { bytes: piece, last: false };
-      }
-      if (bytes.length > 0) {
-        parts.push(bytes);
-        held += bytes.length;
+        if (held === size) {
+          yield { bytes: piece, last: false };
+          // Only once the consumer has stored it: two pieces are never held at once.
+          piece = Buffer.allocUnsafe(size);
+          held = 0;
+        }
       }
     }
   } catch (err) {
-    yield { bytes: Buffer.concat(parts, held), last: true, error: signal?.aborted ? abortError(signal) : bodyError(err) };
+    yield { bytes: piece.subarray(0, held), last: true, error: signal?.aborted ? abortError(signal) : bodyError(err) };
     return;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
-  yield { bytes: Buffer.concat(parts, held), last: true };
+  yield { bytes: piece.subarray(0, held), last: true };
 }
 
 function abortError(signal: AbortSignal): IngestError {

@@ -9,19 +9,20 @@ import type { UploadMeta, UploadStat, UploadStorage } from './types.js';
 /** Options of {@link gridfsStorage}. */
 export interface GridfsStorageOptions {
   /**
-   * The GridFS bucket: uploads live in `<bucketName>.files` and `<bucketName>.chunks`.
+   * The GridFS bucket: uploads live in `<bucketName>.files` and `<bucketName>.chunks`, and the
+   * claims of appends in progress in `<bucketName>.claims`.
    * @defaultValue `'antiOomUploads'`
    */
   bucketName?: string;
   /**
-   * Bytes per GridFS chunk; also the most an append holds in memory. Fixed per bucket: uploads
-   * keep the chunk size they were created with.
+   * Bytes per GridFS chunk; also what an append holds in memory. Each upload keeps the chunk size
+   * it was created with, so instances configured differently can continue each other's uploads.
    * @defaultValue `261120` (255 KiB, GridFS's own default)
    */
   chunkSize?: number;
   /**
-   * How long an append's claim on an upload lasts without being renewed (each stored chunk renews
-   * it). Another append to the same upload is refused with `E_CONFLICT` until the claim is
+   * How long an append's claim on an upload lasts without being renewed (an append renews it as
+   * it stores chunks). Another append to the same upload is refused with `E_CONFLICT` until the claim is
    * released or has expired, so this bounds how long a crashed app instance blocks a client that
    * resumes elsewhere. Assumes the app instances' clocks agree to well within this.
    * @defaultValue `60000`
@@ -268,8 +269,17 @@ export function gridfsStorage(db: Db, options: GridfsStorageOptions = {}): Uploa
         throw new IngestError(IngestErrorCode.E_CONFLICT, `The upload has ${doc.length} of its ${length} bytes; send the rest before completing it.`, { offset: doc.length });
       }
       if (await othersWriting(id, '')) throw new IngestError(IngestErrorCode.E_CONFLICT, 'The upload is still being written to; complete it after that request ends.', { offset: doc.length });
-      // Chunks a crashed append stored past the recorded length would make GridFS readers fail.
+      // What a crashed append stored past the recorded length would make GridFS readers fail:
+      // whole chunks after the last, and bytes past the length in the last one.
       await chunks.deleteMany({ files_id: id, n: { $gte: Math.ceil(doc.length / doc.chunkSize) } });
+      const rest = doc.length % doc.chunkSize;
+      if (rest !== 0) {
+        const n = Math.floor(doc.length / doc.chunkSize);
+        const last = await chunks.findOne({ _id: chunkId(id, n) });
+        const data = last ? Buffer.from(last.data.buffer) : undefined;
+        if (!data || data.length < rest) throw new IngestError(IngestErrorCode.E_INTERNAL, `Upload ${id} has lost part of chunk ${n}; delete it and upload again.`);
+        if (data.length > rest) await putChunk(id, n, data.subarray(0, rest), true);
+      }
       await claims.deleteMany({ files_id: id });
       const done = await files.updateOne({ _id: id }, { $set: { 'metadata.complete': true, uploadDate: new Date() } });
       if (done.matchedCount !== 1) throw uploadNotFound();
