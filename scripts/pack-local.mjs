@@ -44,5 +44,7 @@ In your project (the library, as in docs/getting-started.md):
   npm install ${q(tarballs.core)} mongodb
 The HTTP layer (add express or fastify for their adapters):
   npm install ${[tarballs.core, tarballs.http, tarballs.express, tarballs.fastify].map(q).join(' ')} mongodb
+Queue mode (BullMQ jobs, GridFS or S3 storage, workers; see docs/scaling.md):
+  npm install ${[tarballs.core, tarballs.http, tarballs.queue].map(q).join(' ')} mongodb
 The anti-oom command (with the core tarball, so its @anti-oom/core dependency resolves), then npx anti-oom --help:
   npm install ${q(tarballs.core)} ${q(tarballs.cli)}`);

@@ -26,6 +26,11 @@ const FILES = [
   'packages/http/test/fetch.test.ts',
   'packages/http/test/hostile-upload.test.ts',
   'packages/fastify/test/load.test.ts',
+  'packages/queue/test/crash.test.ts',
+  'packages/queue/test/database-down.test.ts',
+  'packages/queue/test/redis-restart.test.ts',
+  'packages/queue/test/cluster.test.ts',
+  'packages/queue/test/load.test.ts',
 ];
 const AREAS = [
   ['fault', 'Database faults', 'Injected into the real server (a FerretDB of the test\'s own, killed, frozen and restarted on the same port and data) or into the writer around the real sink.'],

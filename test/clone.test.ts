@@ -13,7 +13,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('packing from a clone', () => {
   it('every public package refuses to pack without a build (prepack), instead of a tarball with no code', () => {
-    for (const name of ['core', 'http', 'express', 'fastify', 'cli']) {
+    for (const name of ['core', 'http', 'express', 'fastify', 'cli', 'queue']) {
       const manifest = JSON.parse(readFileSync(join(root, 'packages', name, 'package.json'), 'utf8'));
       expect(manifest.scripts.prepack, name).toBe('node ../../scripts/prepack-check.mjs');
     }

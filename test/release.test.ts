@@ -33,9 +33,10 @@ ${load('@anti-oom/http')}
 ${load('@anti-oom/express')}
 ${load('@anti-oom/fastify')}
 ${load('@anti-oom/cli')}
+${load('@anti-oom/queue')}
 const { MongoClient } = mongodb;
 async function main() {
-  const loaded = [typeof http.createIngestHandler, typeof express.ingestRouter, typeof fastify.antiOom, typeof cli.runCli];
+  const loaded = [typeof http.createIngestHandler, typeof express.ingestRouter, typeof fastify.antiOom, typeof cli.runCli, typeof queue.createIngestQueue, typeof queue.createIngestWorker, typeof queue.gridfsStorage];
   const client = await MongoClient.connect(process.env.MONGODB_URI);
   try {
     const collection = client.db(process.env.DB).collection(process.env.COLLECTION);
@@ -57,21 +58,21 @@ describe('the published packages', () => {
     const run = spawnSync(join(root, 'node_modules', '.bin', 'typedoc'), ['--out', out], { cwd: root, encoding: 'utf8' });
     expect(run.stdout + run.stderr).not.toMatch(/\[warning\]|\[error\]/);
     expect(run.status).toBe(0);
-    expect(readdirSync(join(out, 'documents')).sort()).toEqual(['accounting.html', 'durable-imports.html', 'fetch-runtimes.html', 'from-mongoimport.html', 'getting-started.html', 'memory.html', 'observability.html', 'options.html', 'preview-and-inference.html', 'recipes.html', 'reliability.html']);
+    expect(readdirSync(join(out, 'documents')).sort()).toEqual(['accounting.html', 'durable-imports.html', 'fetch-runtimes.html', 'from-mongoimport.html', 'getting-started.html', 'memory.html', 'observability.html', 'options.html', 'preview-and-inference.html', 'recipes.html', 'reliability.html', 'scaling.html']);
     expect(readFileSync(join(out, 'functions', '_anti-oom_core.createIngestPipeline.html'), 'utf8')).toContain('Creates one import: CSV bytes in, documents in the sink, every row accounted for.');
   }, 300_000);
 
   it('pack with only dist, README, LICENSE and CHANGELOG, and pass publint and are-the-types-wrong', () => {
     const run = spawnSync(process.execPath, [join(root, 'scripts', 'check-packages.mjs'), '--out', packs], { cwd: root, encoding: 'utf8' });
     expect(run.stdout).toContain('every package is ready to publish');
-    expect(run.stdout.match(/^✓ @anti-oom\/\S+@/gm)?.length).toBe(5);
+    expect(run.stdout.match(/^✓ @anti-oom\/\S+@/gm)?.length).toBe(6);
     expect(run.status).toBe(0);
   }, 300_000);
 
   it('install from the tarballs into a new project and import from .mjs, from .cjs and with the anti-oom executable', () => {
     execFileSync('mkdir', ['-p', project]);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'smoke', private: true, version: '1.0.0' }));
-    const tarballs = ['core', 'http', 'express', 'fastify', 'cli'].map((p) => join(packs, `anti-oom-${p}-0.1.0.tgz`));
+    const tarballs = ['core', 'http', 'express', 'fastify', 'cli', 'queue'].map((p) => join(packs, `anti-oom-${p}-0.1.0.tgz`));
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, 'mongodb@7.9.0', 'express@5.3.0', 'fastify@5.12.8'], { cwd: project, stdio: 'pipe' });
     writeFileSync(join(project, 'smoke.mjs'), esm);
     writeFileSync(join(project, 'smoke.cjs'), cjs);
@@ -80,7 +81,7 @@ describe('the published packages', () => {
 
     for (const [script, collection] of [['smoke.mjs', 'esm'], ['smoke.cjs', 'cjs']] as const) {
       const out = execFileSync(process.execPath, [script], { cwd: project, env: { ...env, COLLECTION: collection }, encoding: 'utf8' });
-      expect(JSON.parse(out)).toEqual({ loaded: ['function', 'function', 'function', 'function'], state: 'done', written: 2, failed: [[3, 'E_TYPE']], count: 2 });
+      expect(JSON.parse(out)).toEqual({ loaded: ['function', 'function', 'function', 'function', 'function', 'function', 'function'], state: 'done', written: 2, failed: [[3, 'E_TYPE']], count: 2 });
     }
 
     const bin = spawnSync(join(project, 'node_modules', '.bin', 'anti-oom'), ['import', 'products.csv', '--db', db.databaseName, '--collection', 'bin', '--types', 'price:number', '--json'], { cwd: project, env, encoding: 'utf8' });

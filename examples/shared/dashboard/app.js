@@ -118,6 +118,11 @@ async function start(file) {
   };
   xhr.onload = () => {
     const body = JSON.parse(xhr.responseText || '{}');
+    // Queue mode: the file is stored and queued; a worker imports it and the events bring the report.
+    if (xhr.status === 202) {
+      $('state').textContent = 'queued';
+      return;
+    }
     if (xhr.status >= 400 && !body.report) failRequest(body);
     else finish(body.report ?? body);
   };

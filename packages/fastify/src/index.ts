@@ -180,6 +180,16 @@ const routesPlugin: FastifyPluginAsync<IngestRouteOptions<FastifyRequest>> = asy
     },
     handler: (request, reply) => answer(request, reply, `/${id(request)}/events`),
   });
+  if (options.queue) {
+    // Queue mode's resumable uploads (tus 1.0); the routes answer with tus headers and no body.
+    app.route({ method: ['POST', 'OPTIONS'], url: '/tus', handler: (request, reply) => answer(request, reply, '/tus') });
+    app.route({
+      method: ['HEAD', 'PATCH', 'DELETE', 'OPTIONS'],
+      url: '/tus/:id',
+      schema: { params: idParams },
+      handler: (request, reply) => answer(request, reply, `/tus/${id(request)}`),
+    });
+  }
   // preClose, not onClose: open progress streams would otherwise keep the server from closing.
   app.addHook('preClose', async () => routes.close());
 };

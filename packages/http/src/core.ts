@@ -4,6 +4,8 @@ import { normalizeRouteOptions, type IngestRouteOptions, type NormalizedRouteOpt
 import { errorResult, forClient, json } from './present.js';
 import { ImportRegistry, type ImportEntry } from './registry.js';
 import { header, type IngestRequest, type IngestResult } from './request.js';
+import { createQueuedRoutes } from './queue/queued-routes.js';
+import type { ImportQueue } from './queue/types.js';
 import { matchRoute, UUID } from './routes.js';
 import type { SseStream } from './sse.js';
 import { Uploads } from './uploads.js';
@@ -41,6 +43,7 @@ function clientKey(req: IngestRequest<unknown>, trustProxy: boolean): string {
  */
 export function createIngestRoutes<Req>(options: IngestRouteOptions<Req>): IngestRoutes<Req> {
   const o: NormalizedRouteOptions<Req> = normalizeRouteOptions(options);
+  if (o.queue) return queuedRoutes(o, o.queue);
   const registry = new ImportRegistry({ maxImports: o.maxImports, keepEndedMs: o.keepEndedMs, pendingTimeoutMs: o.pendingTimeoutMs, maxFailureEvents: o.maxFailureEvents });
   const uploads = new Uploads(o, registry);
   const streams = new Set<SseStream>();
@@ -141,6 +144,29 @@ export function createIngestRoutes<Req>(options: IngestRouteOptions<Req>): Inges
     },
     get size() {
       return registry.size;
+    },
+  };
+}
+
+/** Queue mode: the queued routes, with `POST /preview` as in-process (it stores nothing). */
+function queuedRoutes<Req>(o: NormalizedRouteOptions<Req>, queue: ImportQueue): IngestRoutes<Req> {
+  const registry = new ImportRegistry({ maxImports: 1, keepEndedMs: o.keepEndedMs, pendingTimeoutMs: o.pendingTimeoutMs, maxFailureEvents: o.maxFailureEvents });
+  const previews = new Uploads(o, registry);
+  const routes = createQueuedRoutes(o, queue, async (req) => {
+    const refused = await guard(req, o, 'preview');
+    if (refused) return errorResult(refused.error, { logger: o.logger, view: o, headers: refused.headers });
+    const who = o.owner?.(req.context);
+    return previews.preview(req, who !== undefined ? `owner:${who}` : clientKey(req as IngestRequest<unknown>, o.trustProxy));
+  });
+  return {
+    handle: (req) => routes.handle(req),
+    async close() {
+      previews.closing = true;
+      await registry.close();
+      await routes.close();
+    },
+    get size() {
+      return routes.size;
     },
   };
 }

@@ -1,6 +1,5 @@
 import { IngestError, IngestErrorCode } from '@anti-oom/core';
 import type { IngestAction, NormalizedRouteOptions } from './options.js';
-import type { ImportEntry } from './registry.js';
 import { header, type IngestRequest } from './request.js';
 
 /** The request's own origin, from `Host` (or, behind a trusted proxy, `X-Forwarded-*`). @internal */
@@ -40,7 +39,7 @@ function crossSite(req: IngestRequest<unknown>, o: NormalizedRouteOptions<unknow
  * or undefined to go on; nothing has been read or written either way.
  * @internal
  */
-export async function guard<Req>(req: IngestRequest<Req>, o: NormalizedRouteOptions<Req>, action: IngestAction, entry?: ImportEntry): Promise<{ error: IngestError; headers?: Record<string, string> } | undefined> {
+export async function guard<Req>(req: IngestRequest<Req>, o: NormalizedRouteOptions<Req>, action: IngestAction, entry?: { id: string; owner: string | undefined }): Promise<{ error: IngestError; headers?: Record<string, string> } | undefined> {
   if (entry && o.owner && o.owner(req.context) !== entry.owner) {
     return { error: new IngestError(IngestErrorCode.E_FORBIDDEN, 'This import belongs to someone else.') };
   }

@@ -20,6 +20,7 @@ export type {
   PerRequestPipelineOptions,
 } from './options.js';
 export type { ImportState } from './registry.js';
+export type { ImportQueue, QueuedImportEvent, QueuedImportRecord, QueuedState, TusEndpointRequest, TusUploadMeta } from './queue/types.js';
 export { formatSseEvent } from './sse.js';
 export type { IngestRequest, IngestResult } from './request.js';
 export { createIngestRoutes } from './core.js';

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { invalidOption, numberOption, type CheckpointStore, type IngestPipelineOptions } from '@anti-oom/core';
+import type { ImportQueue } from './queue/types.js';
 
 /**
  * What a request asks to do; `authorize` sees it. `create` makes a new import (with or without its
@@ -134,7 +135,23 @@ export interface IngestRouteOptions<Req> {
    * fields sent before the file, or the query string of a raw upload: they come from the client,
    * so never let them pick the collection, the mode or the key.
    */
-  pipeline: (req: Req, fields: Record<string, string>) => PerRequestPipelineOptions | Promise<PerRequestPipelineOptions>;
+  pipeline?: (req: Req, fields: Record<string, string>) => PerRequestPipelineOptions | Promise<PerRequestPipelineOptions>;
+  /**
+   * Queue mode: `createIngestQueue(...)` from `@anti-oom/queue`. Uploads are streamed into the
+   * queue's storage (with the same limits, gzip handling and early header check) and imported by
+   * worker processes; the upload is answered at once with 202, the import's id and links, instead
+   * of the report. Status, events and cancel work from any app instance. `pipeline`, when given,
+   * is used only for its `csv` options (the header check and `POST /preview`); the worker's
+   * `pipeline(job)` decides the rest. See docs/scaling.md.
+   */
+  queue?: ImportQueue;
+  /**
+   * Queue mode: the data of an import's job, from the request and the form fields (or query
+   * string) sent with the file; the worker's `pipeline(job)` sees it as `job.data`. Must be JSON.
+   * `fields` come from the client: never let them pick the collection, the mode or the key.
+   * @defaultValue `() => ({})`
+   */
+  job?: (req: Req, fields: Record<string, string>) => unknown;
   /**
    * Who may create, upload into, watch or cancel an import. Required: without it the handler
    * refuses to start. `importId` and `info` are absent for `create`. To let everyone do
@@ -235,7 +252,9 @@ export interface IngestHandlerOptions extends IngestRouteOptions<IncomingMessage
 
 /** @internal */
 export interface NormalizedRouteOptions<Req> {
-  pipeline: IngestRouteOptions<Req>['pipeline'];
+  pipeline: NonNullable<IngestRouteOptions<Req>['pipeline']>;
+  queue: ImportQueue | undefined;
+  job: IngestRouteOptions<Req>['job'];
   authorize: IngestRouteOptions<Req>['authorize'];
   owner: IngestRouteOptions<Req>['owner'];
   allowedOrigins: ReadonlySet<string>;
@@ -285,7 +304,14 @@ function normalizeOrigin(value: unknown): string {
 /** Fills every default and rejects bad values, naming the option, once at construction. @internal */
 export function normalizeRouteOptions<Req>(options: IngestRouteOptions<Req>): NormalizedRouteOptions<Req> {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-  if (typeof options.pipeline !== 'function') throw invalidOption('pipeline', 'a function (req, fields) => pipeline options', options.pipeline);
+  const queue = options.queue;
+  if (queue !== undefined && (queue === null || typeof queue !== 'object' || typeof queue.enqueue !== 'function' || typeof queue.storage?.append !== 'function')) {
+    throw invalidOption('queue', 'an import queue: createIngestQueue({ connection, storage }) from @anti-oom/queue', queue);
+  }
+  if (queue === undefined ? typeof options.pipeline !== 'function' : options.pipeline !== undefined && typeof options.pipeline !== 'function') {
+    throw invalidOption('pipeline', 'a function (req, fields) => pipeline options', options.pipeline);
+  }
+  if (options.job !== undefined && typeof options.job !== 'function') throw invalidOption('job', 'a function (req, fields) => JSON job data', options.job);
   if (typeof options.authorize !== 'function') {
     throw invalidOption(
       'authorize',
@@ -304,7 +330,10 @@ export function normalizeRouteOptions<Req>(options: IngestRouteOptions<Req>): No
   }
   const l = options.limits ?? {};
   return {
-    pipeline: options.pipeline,
+    // In queue mode without a pipeline callback, the CSV options are the defaults.
+    pipeline: options.pipeline ?? (() => ({}) as PerRequestPipelineOptions),
+    queue,
+    job: options.job,
     authorize: options.authorize,
     owner: options.owner,
     allowedOrigins: new Set((options.allowedOrigins ?? []).map(normalizeOrigin)),

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { endedReport, IngestError, IngestErrorCode, type IngestPipeline, type IngestReport, type IngestSnapshot, type RowFailure } from '@anti-oom/core';
 
-/** Where an import stands, from creation to its end. */
-export type ImportState = 'pending' | 'running' | 'done' | 'failed' | 'aborted';
+/** Where an import stands, from creation to its end. `queued` (queue mode only): its file is stored and its job waits for a worker. */
+export type ImportState = 'pending' | 'queued' | 'running' | 'done' | 'failed' | 'aborted';
 
 /** A row failure with the SSE event id it was sent under. @internal */
 export interface NumberedFailure {

@@ -35,7 +35,7 @@ export interface IngestRequest<Req> {
 export type IngestResult =
   | { kind: 'json'; status: number; headers: Record<string, string>; body: unknown; /** The error behind an error answer. */ error?: unknown }
   | { kind: 'sse'; status: 200; headers: Record<string, string>; stream: Readable }
-  | { kind: 'empty'; status: 204; headers: Record<string, string> };
+  | { kind: 'empty'; status: number; headers: Record<string, string> };
 
 /** First value of a header. @internal */
 export function header(req: IngestRequest<unknown>, name: string): string | undefined {

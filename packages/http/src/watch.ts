@@ -1,12 +1,18 @@
 import type { IngestReport, IngestSnapshot, RowFailure } from '@anti-oom/core';
 import type { NormalizedRouteOptions } from './options.js';
 import { forClient } from './present.js';
-import type { ImportEntry } from './registry.js';
+import type { ImportEntry, ImportEvents } from './registry.js';
 import { header, type IngestRequest, type IngestResult } from './request.js';
 import { SSE_HEADERS, SseStream } from './sse.js';
 
+/** What a stream reads of an import: an in-process {@link ImportEntry}, or a queued import as this instance sees it. @internal */
+export interface Watchable extends Pick<ImportEntry, 'id' | 'state' | 'snapshot' | 'report' | 'doneEventId' | 'failures' | 'failuresDropped' | 'watchers' | 'nextEventId'> {
+  on<K extends keyof ImportEvents>(event: K, listener: (...args: ImportEvents[K]) => void): unknown;
+  off<K extends keyof ImportEvents>(event: K, listener: (...args: ImportEvents[K]) => void): unknown;
+}
+
 /** `Last-Event-ID`, or `?lastEventId=` for clients that cannot set headers. */
-function lastSeen(req: IngestRequest<unknown>): number {
+export function lastSeen(req: IngestRequest<unknown>): number {
   const value = Number(header(req, 'last-event-id') ?? req.query.get('lastEventId') ?? 0);
   return Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
@@ -18,7 +24,7 @@ function lastSeen(req: IngestRequest<unknown>): number {
  * `onEnd` runs once when the stream ends, however it ends.
  * @internal
  */
-export function watch<Req>(req: IngestRequest<Req>, entry: ImportEntry, o: NormalizedRouteOptions<Req>, onEnd: (stream: SseStream) => void): IngestResult {
+export function watch<Req>(req: IngestRequest<Req>, entry: Watchable, o: NormalizedRouteOptions<Req>, onEnd: (stream: SseStream) => void): IngestResult {
   const seen = lastSeen(req as IngestRequest<unknown>);
   if (entry.doneEventId !== undefined && seen >= entry.doneEventId) return { kind: 'empty', status: 204, headers: { 'Cache-Control': 'no-store' } };
   const stream = new SseStream({ progressIntervalMs: o.progressIntervalMs, heartbeatMs: o.heartbeatMs, nextEventId: () => entry.nextEventId() });

@@ -17,7 +17,8 @@ function forRequest(options: IngestRouteOptions<SuiteRequest>): FetchHandlerOpti
   return {
     ...options,
     authorize: options.authorize && ((request, ...rest) => options.authorize(view(request), ...rest)),
-    pipeline: options.pipeline && ((request, fields) => options.pipeline(view(request), fields)),
+    pipeline: options.pipeline && ((request, fields) => options.pipeline!(view(request), fields)),
+    job: options.job && ((request, fields) => options.job!(view(request), fields)),
     owner: options.owner && ((request) => options.owner!(view(request))),
   };
 }

@@ -5,6 +5,8 @@ import type { MongoServer } from './types.js';
 export type { FerretdbBackend, MongoKind, MongoServer } from './types.js';
 export { chooseFerretdbBackend, ferretdbBinary, hasGo, startFerretdb } from './ferretdb.js';
 export { postgresReachable } from './postgres.js';
+export { startRedis } from './redis.js';
+export type { RedisServer } from './redis.js';
 
 /**
  * Finds a MongoDB-compatible server for tests, benchmarks and the demo, in this order:

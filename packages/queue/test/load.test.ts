@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startRedis, type RedisServer } from '@anti-oom/testing';
+import { openTestDb } from '@anti-oom/testing/test-db';
+import { reliabilityCase } from '@anti-oom/testing/reliability';
+import { createIngestQueue, gridfsStorage, type IngestQueue } from '../src/index.js';
+import { Child, csv, until, WORKER_SCRIPT } from './helpers.js';
+
+const IMPORTS = 8;
+const ROWS = 15_000;
+/** Each worker runs 2 imports at a time, each bounded by its batches: far below this. */
+const RSS_BOUND = 300 * 1024 * 1024;
+const MB = 1024 * 1024;
+const PREFIX = 'load';
+
+let redis: RedisServer;
+let t: Awaited<ReturnType<typeof openTestDb>>;
+let dir: string;
+let queue: IngestQueue;
+const workers: Child[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  t = await openTestDb('queue_load');
+  dir = mkdtempSync(join(tmpdir(), 'anti-oom-queue-'));
+  queue = createIngestQueue({ connection: redis.url, storage: gridfsStorage(t.db), prefix: PREFIX });
+  for (let i = 0; i < 2; i++) {
+    workers.push(new Child(WORKER_SCRIPT, { REDIS_URL: redis.url, MONGODB_URI: inject('mongoUri'), TEST_DB: t.db.databaseName, STORAGE_DIR: dir, PREFIX, BATCH_SIZE: '500', CONCURRENCY: '2' }));
+  }
+  await Promise.all(workers.map((w) => w.waitFor('ready')));
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+  await queue?.close();
+  await t?.close();
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe(`${IMPORTS} imports across 2 workers`, () => {
+  it('all complete, each exactly once, in both workers; worker RSS stays bounded', async () => {
+    const c = reliabilityCase({
+      area: 'load',
+      name: `queue mode: ${IMPORTS} imports of ${ROWS.toLocaleString('en')} rows enqueued at once, 2 worker processes with concurrency 2`,
+      checked: `every import done with all its rows, each collection holding exactly them; both workers ran imports; each worker's peak RSS < ${RSS_BOUND / MB} MB`,
+    });
+    const ids = await Promise.all(Array.from({ length: IMPORTS }, (_, i) => queue.add(Readable.from([csv(ROWS, 0, `l${i}`).text]), { collection: `load${i}` })));
+    for (const [i, id] of ids.entries()) {
+      const ended = await until(() => queue.get(id), (r) => r?.report !== undefined, 240_000, 200);
+      expect(ended!.report).toMatchObject({ state: 'done', rowsRead: ROWS, rowsWritten: ROWS });
+      expect(await t.db.collection(`load${i}`).countDocuments()).toBe(ROWS);
+    }
+    for (const w of workers) expect(w.lines.some((l) => l.startsWith('started'))).toBe(true);
+    const started = workers.map((w) => w.lines.filter((l) => l.startsWith('started')).length);
+    expect(started.reduce((a, b) => a + b)).toBe(IMPORTS);
+    const peaks: number[] = [];
+    for (const w of workers) {
+      w.process.kill('SIGTERM');
+      const line = await w.waitFor('closed');
+      peaks.push(Number(/peakRss=(\d+)/.exec(line)![1]));
+    }
+    for (const p of peaks) expect(p).toBeLessThan(RSS_BOUND);
+    const figures = `imports per worker ${started.join(' + ')}; peak RSS ${peaks.map((p) => `${Math.round(p / MB)} MB`).join(', ')}`;
+    process.stderr.write(`[queue load] ${figures}\n`);
+    c.outcome(`all ${IMPORTS} done exactly once; ${figures}`);
+  }, 300_000);
+});
