@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,6 +32,7 @@ const { values: v } = parseArgs({
     'node-flags': { type: 'string', default: '' },
     json: { type: 'boolean', default: false },
     lib: { type: 'boolean', default: false },
+    breakdown: { type: 'boolean', default: false },
   },
 });
 
@@ -86,7 +87,8 @@ function runOnce(bin, file) {
   const toDb = !v['dry-run'] && v.uri;
   const target = toDb ? ['--uri', v.uri, '--db', 'rss', '--collection', `c${process.pid}_${collectionSeq++}`, '--drop'] : ['--dry-run'];
   const command = v.lib ? [join(root, 'scripts', 'rss-lib-child.mjs'), bin, file, ...(toDb ? [v.uri] : [])] : [bin, 'import', file, ...target, '--json'];
-  const args = ['-f', '%M %U %S %e', process.execPath, ...flags, ...command];
+  const sampler = v.breakdown ? ['--import', pathToFileURL(join(root, 'scripts', 'rss-sampler.mjs')).href] : [];
+  const args = ['-f', '%M %U %S %e', process.execPath, ...flags, ...sampler, ...command];
   const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', maxBuffer: 64 * MB });
   const lines = r.stderr.trim().split('\n');
   const m = /^(\d+) ([\d.]+) ([\d.]+) ([\d.]+)$/.exec(lines[lines.length - 1] ?? '');
@@ -94,7 +96,8 @@ function runOnce(bin, file) {
   let rows = NaN;
   const report = r.stdout.trim().split('\n').reverse().find((l) => l.includes('rowsWritten'));
   if (report) rows = JSON.parse(report).rowsWritten ?? JSON.parse(report).report?.rowsWritten ?? NaN;
-  return { rssMB: Number(m[1]) / 1024, cpuS: Number(m[2]) + Number(m[3]), wallS: Number(m[4]), rows };
+  const breakdown = /RSS-BREAKDOWN (\{.*\})/.exec(r.stderr)?.[1];
+  return { rssMB: Number(m[1]) / 1024, cpuS: Number(m[2]) + Number(m[3]), wallS: Number(m[4]), rows, breakdown: breakdown && JSON.parse(breakdown) };
 }
 
 const median = (xs) => {
@@ -131,12 +134,22 @@ for (const size of v.sizes.split(',')) {
       rssMB: rs.map((r) => r.rssMB),
       cpuUsPerRow: rs.map((r) => (r.cpuS * 1e6) / r.rows),
       wallS: rs.map((r) => r.wallS),
+      breakdown: rs.map((r) => r.breakdown).filter(Boolean),
     };
     results.push(row);
     console.log(
       `${size.padEnd(6)} ${k}  peak RSS MB median ${fmt(median(row.rssMB))} (min ${fmt(Math.min(...row.rssMB))}, max ${fmt(Math.max(...row.rssMB))})  ` +
         `CPU µs/row median ${fmt(median(row.cpuUsPerRow), 2)} (${row.cpuUsPerRow.map((x) => fmt(x, 2)).join(' ')})  wall s median ${fmt(median(row.wallS), 2)}  rows ${rows}`,
     );
+    // At the largest sample: young and old generation (resident), the rest of V8's heap, and
+    // everything else: node itself, compiled code, Buffers and the driver's native side, malloc.
+    // ArrayBuffers are given apart: their 17 MB include bson's serialization buffer, allocated
+    // when the driver loads and mostly never touched (so mostly not resident).
+    for (const b of row.breakdown) {
+      console.log(
+        `         at the largest sample: RSS ${b.rss} = young gen ${b.young} + old gen ${b.old} + other heap ${b.otherHeap} + outside the heap ${fmt(b.rss - b.young - b.old - b.otherHeap)} (heap used ${b.heapUsed}; ArrayBuffers allocated ${b.arrayBuffers})`,
+      );
+    }
   }
 }
 if (v.json) console.log(JSON.stringify(results));
