@@ -25,8 +25,8 @@ export const YOUNG_GENERATION_CAP_BYTES = 16 * 1024 * 1024;
  *   it at its initial 2 MiB instead cost 40% more CPU per row: too many rows promoted.)
  *
  * Measured on the 10-column file into FerretDB: ~50 MB less peak RSS, CPU per row within the
- * noise (docs/memory.md). A setting given on node's command line or in `NODE_OPTIONS` wins (with
- * either spelling); giving any semi-space size leaves the young generation alone.
+ * noise (docs/memory.md). A setting given on node's command line (or, for the semi-space, in
+ * `NODE_OPTIONS`) wins, in either spelling; giving any semi-space size leaves the young generation alone.
  * @internal
  */
 export function tuneHeap(

@@ -24,8 +24,9 @@ describe('the executable sizes its own heap', () => {
   it("leaves alone what the user set, on node's command line or in NODE_OPTIONS, in either spelling", () => {
     const run = (execArgv: string[], nodeOptions = ''): string[] => tuneHeap(execArgv, nodeOptions, () => {}, () => 0);
     expect(run(['--max-semi-space-size=16'])).toEqual(['--heap-growing-percent=50']);
-    expect(run([], '--heap_growing_percent=100')).toEqual(['--semi-space-growth-factor=1']);
-    expect(run(['--semi_space_growth_factor=2'], '--heap-growing-percent=20')).toEqual([]);
+    expect(run(['--heap_growing_percent=100'])).toEqual(['--semi-space-growth-factor=1']);
+    expect(run([], '--max_semi_space_size=4')).toEqual(['--heap-growing-percent=50']);
+    expect(run(['--semi_space_growth_factor=2', '--heap-growing-percent=20'])).toEqual([]);
     // Unrelated flags change nothing.
     expect(run(['--enable-source-maps'], '--max-old-space-size=4096')).toEqual(['--heap-growing-percent=50', '--semi-space-growth-factor=1']);
   });
