@@ -20,7 +20,7 @@ export function createByteMeter(limit: number, onBytes: (total: number) => void,
   let total = start;
   return new Transform({
     writableObjectMode: true,
-    // One piece waits here, not the bytes' default 16 KiB worth of them.
+    // The next chunk is taken only once every piece of this one has been read.
     readableHighWaterMark: 1,
     transform(chunk: Buffer | Uint8Array | string, _enc, callback: TransformCallback) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -32,7 +32,7 @@ export function createByteMeter(limit: number, onBytes: (total: number) => void,
         );
         return;
       }
-      // Pushed one by one: each piece is parsed and handed on before the next is taken.
+      // Queued together; the parser reads them one at a time.
       for (let at = 0; at < bytes.length; at += MAX_PIECE_BYTES) this.push(bytes.subarray(at, at + MAX_PIECE_BYTES));
       callback();
     },
