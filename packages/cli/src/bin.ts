@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { runCli } from './cli.js';
+import { tuneHeap } from './heap.js';
 import { abortOnStopSignals } from './signals.js';
+
+// This process runs one import: size its heap for that (see heap.ts for why and by how much).
+tuneHeap();
 
 const signal = abortOnStopSignals();
 

@@ -2,8 +2,17 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { IngestError, IngestErrorCode } from '../errors.js';
 
 /**
+ * Largest piece handed to the parser. The parser emits the records of one piece together, and
+ * every stage after it buffers a piece's records as one unit, so the rows held between the parser
+ * and the sink grow with the piece: a 1 MiB chunk from the source (a file read with a large
+ * `highWaterMark`, a big string) would otherwise make arrays of ~10,000 rows, several per stage.
+ */
+export const MAX_PIECE_BYTES = 64 * 1024;
+
+/**
  * Counts the bytes that pass and ends the stream with `E_FILE_TOO_LARGE` past `limit`.
- * Strings are turned into UTF-8 bytes here, so later stages see bytes only.
+ * Strings are turned into UTF-8 bytes here, so later stages see bytes only; chunks larger than
+ * {@link MAX_PIECE_BYTES} go on in pieces (views of the same memory, no copy).
  * @internal
  */
 export function createByteMeter(limit: number, onBytes: (total: number) => void, start = 0): Transform {
@@ -11,6 +20,8 @@ export function createByteMeter(limit: number, onBytes: (total: number) => void,
   let total = start;
   return new Transform({
     writableObjectMode: true,
+    // The next chunk is taken only once every piece of this one has been read.
+    readableHighWaterMark: 1,
     transform(chunk: Buffer | Uint8Array | string, _enc, callback: TransformCallback) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       total += bytes.length;
@@ -21,7 +32,9 @@ export function createByteMeter(limit: number, onBytes: (total: number) => void,
         );
         return;
       }
-      callback(null, bytes);
+      // Queued together; the parser reads them one at a time.
+      for (let at = 0; at < bytes.length; at += MAX_PIECE_BYTES) this.push(bytes.subarray(at, at + MAX_PIECE_BYTES));
+      callback();
     },
   });
 }

@@ -43,7 +43,9 @@ export function createRowMapperStream(options: RowMapperStreamOptions): Transfor
 
   return new Transform({
     objectMode: true,
-    highWaterMark: 2,
+    // One array of records in, one of documents out: each is a parsed piece (≤ 64 KiB of CSV), and
+    // a second one per side only held more rows, not more speed.
+    highWaterMark: 1,
     transform(chunk: CsvRecord[] | CsvRecord, _enc, callback: TransformCallback) {
       const records = Array.isArray(chunk) ? chunk : [chunk];
       const done = (err?: unknown): void => {
