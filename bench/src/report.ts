@@ -168,6 +168,8 @@ function loadResults(dir: string): { all: Map<string, ScenarioResult>; machines:
   };
   for (const f of readdirSync(dir).filter((f) => f.endsWith('.json')).sort((a, b) => rank(a) - rank(b))) {
     const { machine: m, ...r } = JSON.parse(readFileSync(join(dir, f), 'utf8')) as ScenarioResult & { machine: Machine };
+    // queue.json and workers.json come from their own scripts, in their own shapes, with their own docs.
+    if (typeof r.name !== 'string' || !Array.isArray(r.variants) || m === undefined) continue;
     all.set(r.name, r);
     machines.set(r.name, m);
   }
