@@ -209,22 +209,9 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
 
   #stages(source: IngestSource, sink: BulkSink): [Readable, ...Transform[], BulkSink] {
     const o = this.#options;
-    const acc = this.#accounting;
     const start = this.#session?.start;
     const readable = isSeekableSource(source) ? source.open(start?.offset ?? 0) : toReadable(source);
-    const stages: Transform[] = [createByteMeter(o.maxInputBytes, (total) => (acc.bytesRead = total), start?.offset ?? 0)];
-    if (o.memoryIntervalMs !== undefined) {
-      const monitor = createMemoryMonitor({ intervalMs: o.memoryIntervalMs });
-      const first = monitor.last;
-      acc.memory(first.heapUsedBytes, first.rssBytes);
-      this.#observer.memory(first);
-      monitor.on('memory', (sample: MemorySample) => {
-        acc.memory(sample.heapUsedBytes, sample.rssBytes);
-        this.emit('memory', sample);
-        this.#observer.memory(sample);
-      });
-      stages.push(monitor);
-    }
+    const stages = this.#inputStages(start?.offset ?? 0);
     stages.push(
       createCsvParser({
         ...o.csv,
@@ -282,8 +269,8 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
   }
 
   /**
-   * The stages the bytes of an import with `workers` go through in this thread: the byte meter and
-   * the memory monitor, as at the head of {@link #stages} (kept apart so that one stays as it is).
+   * The byte meter and the memory monitor: the head of {@link #stages}, and all the bytes of an
+   * import with `workers` go through in this thread.
    */
   #inputStages(offset: number): Transform[] {
     const o = this.#options;
