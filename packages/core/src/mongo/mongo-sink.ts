@@ -1,4 +1,5 @@
-import { BSON, ObjectId, type AnyBulkWriteOperation, type Collection, type Document, type WriteConcernSettings } from 'mongodb';
+import { calculateObjectSize, ObjectId, serialize } from 'bson';
+import type { AnyBulkWriteOperation, Collection, Document, WriteConcernSettings } from 'mongodb';
 import { invalidOption } from '../errors.js';
 import { numberOption } from '../options/number-option.js';
 import type { Batch, BatchWriter, LinedDocument, RowFailure, WriteAttempt, WriteResult } from '../types.js';
@@ -108,7 +109,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
         continue;
       }
       if (item.bytes >= SIZE_CHECK_FROM_BYTES) {
-        const size = BSON.calculateObjectSize(doc);
+        const size = calculateObjectSize(doc);
         if (size > MAX_BSON_BYTES) {
           p.failures.push({ line: item.line, code: RowFailureCode.E_WRITE, message: `The document is ${size} bytes; MongoDB stores documents up to 16 MiB.` });
           continue;
@@ -205,7 +206,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     for (const i of candidates) {
       const found = byId.get(keyString([p.docs[i]!._id]));
       if (found === undefined) continue;
-      if (p.assignedId[i] || Buffer.from(BSON.serialize(found)).equals(Buffer.from(BSON.serialize(p.docs[i]!)))) own.add(i);
+      if (p.assignedId[i] || Buffer.from(serialize(found)).equals(Buffer.from(serialize(p.docs[i]!)))) own.add(i);
     }
     return own;
   }

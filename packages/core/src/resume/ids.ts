@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ObjectId } from 'mongodb';
+import { ObjectId } from 'bson';
 
 /**
  * The `_id` a resumable insert gives the row on `line`: 6 bytes of a hash of the import's nonce,
