@@ -152,16 +152,38 @@ function clientTargets(all: Map<string, ScenarioResult>): string[] {
   rows.push(speed ? verdict(speed.median >= 1.5, `acknowledge-only server: \`anti-oom import\` rows/s ≥ 1.5× mongoimport, ${ours.label.match(/-j \d+/)?.[0] ?? ''} both: ${round(speed.median, 2)}× (paired rounds ${round(speed.min, 2)}–${round(speed.max, 2)}×)`) : `| acknowledge-only server: \`anti-oom import\` rows/s ≥ 1.5× mongoimport | ${missing(ack)} |`);
   rows.push(cpu ? verdict(cpu.median <= 0.6, `acknowledge-only server: \`anti-oom import\` CPU per row ≤ 0.6× mongoimport's: ${round(cpu.median, 2)}× (${round(ours!.cpuMicrosPerRow!.median, 2)} vs ${round(find(ack, 'mongoimport')!.cpuMicrosPerRow!.median, 2)} µs/row)`) : `| acknowledge-only server: \`anti-oom import\` CPU per row ≤ 0.6× mongoimport's | ${missing(ack)} |`);
   if (ours) rows.push(verdict(ours.peakRssMB.max <= 110, `peak RSS of \`anti-oom import\` through the driver ≤ 110 MB, 10-column file of ${Math.round(ours.bytes / 1048576)} MB (acknowledge-only server; mongoimport ${round(find(ack, 'mongoimport')?.peakRssMB.max ?? NaN)} MB): ${round(ours.peakRssMB.max)} MB`));
+  rows.push(...driverMemoryTargets(all.get('clients-memory')));
   const db = all.get('clients-db');
   const intoDb = find(db, 'anti-oom-cli')?.vsMongoimport?.rowsPerSecond;
   rows.push(intoDb ? verdict(intoDb.median >= 1, `into the test database: \`anti-oom import\` rows/s ≥ 1.0× mongoimport, same workers (the database is the bottleneck): ${round(intoDb.median, 2)}× (paired rounds ${round(intoDb.min, 2)}–${round(intoDb.max, 2)}×)`) : `| into the test database: \`anti-oom import\` rows/s ≥ 1.0× mongoimport, same workers | ${missing(db)} |`);
   return rows;
 }
 
+/** Peak RSS (max over runs) of `variant` at each size of the clients-memory scenario, in size order. */
+function peaksBySize(r: ScenarioResult, variant: string): { size: string; mb: number }[] {
+  return r.variants.filter((v) => v.variant.startsWith(`${variant}@`)).map((v) => ({ size: v.variant.split('@')[1]!, mb: v.peakRssMB.max }));
+}
+
+/** Issue 13, item 1: peak RSS through the real driver at every file size, CLI and library, and its flatness. */
+function driverMemoryTargets(r: ScenarioResult | undefined): string[] {
+  if (!r) return ['| peak RSS through the driver ≤ 110 MB at every file size (CLI and library) | not measured (run `pnpm bench --scenarios memory-driver --sizes 10MB,100MB,1GB`) |'];
+  const rows: string[] = [];
+  const who = { 'anti-oom-cli': '`anti-oom import`', 'anti-oom-lib': 'the library in plain node (no V8 flags)' } as const;
+  for (const [variant, name] of Object.entries(who)) {
+    const peaks = peaksBySize(r, variant);
+    if (!peaks.length) continue;
+    rows.push(verdict(peaks.every((p) => p.mb <= 110), `peak RSS through the driver ≤ 110 MB at every size, ${name}: ${peaks.map((p) => `${p.size} ${round(p.mb)} MB`).join(', ')}`));
+    const gb = peaks.find((p) => p.size === '1GB');
+    const hundred = peaks.find((p) => p.size === '100MB');
+    if (gb && hundred) rows.push(verdict(gb.mb / hundred.mb <= 1.1, `through the driver, RSS(1 GB) / RSS(100 MB) ≤ 1.1, ${name}: ${round(gb.mb / hundred.mb, 2)}`));
+  }
+  return rows;
+}
+
 function loadResults(dir: string): { all: Map<string, ScenarioResult>; machines: Map<string, Machine> } {
   const all = new Map<string, ScenarioResult>();
   const machines = new Map<string, Machine>();
-  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'clients-ack', 'clients-db', 'database', 'backends', 'checkpoint', 'checkpoint-fast', 'memory', 'backpressure'];
+  const order = ['parse-narrow', 'parse-wide', 'pipeline-narrow', 'pipeline-wide', 'clients-ack', 'clients-db', 'database', 'backends', 'checkpoint', 'checkpoint-fast', 'memory', 'clients-memory', 'backpressure'];
   const rank = (f: string) => {
     const i = order.indexOf(f.replace(/\.json$/, ''));
     return i === -1 ? order.length : i;
@@ -201,7 +223,7 @@ export function renderResults(current: Machine | undefined, dir: string): string
     '',
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGB} GB, Node ${machine.node}; database: ${machine.database}; ${machine.date}.`,
     '',
-    `Reproduce: \`corepack pnpm bench\` (all scenarios; options: \`--scenarios parse,pipeline,database,memory,backpressure,checkpoint,clients --sizes 10MB,100MB,1GB --runs 5 --db-size 10MB --shapes narrow,wide --clients-rows 500000 --clients-targets ack,db --clients-db-runs 2\`; \`--render\` only regenerates this file from bench/results).`,
+    `Reproduce: \`corepack pnpm bench\` (all scenarios; options: \`--scenarios parse,pipeline,database,memory,memory-driver,backpressure,checkpoint,clients --sizes 10MB,100MB,1GB --runs 5 --db-size 10MB --shapes narrow,wide --clients-rows 500000 --clients-targets ack,db --clients-db-runs 2\`; \`--render\` only regenerates this file from bench/results).`,
     'Each variant runs once to warm up, then `--runs` times, each in a fresh process (peak RSS is the kernel\'s high-water mark for that process, `process.resourceUsage().maxRSS`, loader included). Inputs are generated, seeded, into bench/data/. The machine is shared and noisy: compare figures within one run.',
     '',
     '## Targets',
@@ -311,7 +333,7 @@ export function renderMongoimportDoc(doc: string, dir: string): string {
 export function renderMemoryDoc(doc: string, dir: string): string {
   const { all, machines } = loadResults(dir);
   const parts: string[] = ['<!-- Generated by `pnpm bench` from bench/results/*.json. Do not edit by hand. -->', ''];
-  for (const name of ['memory', 'backpressure']) {
+  for (const name of ['memory', 'clients-memory', 'backpressure']) {
     const r = all.get(name);
     if (r) parts.push(...renderScenario(r, machines.get(name)!, '###'));
   }

@@ -1,5 +1,5 @@
 // `pnpm bench`: every scenario, side by side in one run, several times after a warm-up.
-// Options: --scenarios parse,pipeline,database,memory,backpressure,checkpoint,clients  --sizes 10MB,100MB,1GB
+// Options: --scenarios parse,pipeline,database,memory,memory-driver,backpressure,checkpoint,clients  --sizes 10MB,100MB,1GB
 //          --runs 5  --db-size 10MB  --shapes narrow,wide  --clients-rows 500000  --clients-targets ack,db  --clients-db-runs 2
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { startMongo, type MongoServer } from '@anti-oom/testing';
 import { clientsFile, dataFile, parseSize, sizeLabel, sizeOf, type Shape } from './data.js';
 import { clients, clientsScenario, databaseTarget, measureClients, startAckTarget, type Target } from './clients.js';
+import { memoryDriverScenario } from './memory-driver.js';
 import { timedUnavailable } from './timed.js';
 import { renderMemoryDoc, renderMongoimportDoc, renderReadmeBench, renderResults, type ScenarioResult, type VariantResult } from './report.js';
 import { round, spread } from './stats.js';
@@ -28,7 +29,7 @@ function writeMemoryDoc(): void {
 }
 const { values } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: 'parse,pipeline,database,memory,backpressure,checkpoint,clients' },
+    scenarios: { type: 'string', default: 'parse,pipeline,database,memory,memory-driver,backpressure,checkpoint,clients' },
     sizes: { type: 'string', default: '10MB,100MB' },
     runs: { type: 'string', default: '5' },
     'db-size': { type: 'string', default: '10MB' },
@@ -251,15 +252,30 @@ async function clientsScenarioRun(mongoimport: ReturnType<typeof findMongoimport
   return out;
 }
 
+async function memoryDriverRun(mongoimport: ReturnType<typeof findMongoimport>): Promise<ScenarioResult[]> {
+  const unavailable = timedUnavailable();
+  if (unavailable) {
+    console.log(`» memory-driver: not run. ${unavailable}`);
+    return [];
+  }
+  const target = await startAckTarget();
+  try {
+    return [await memoryDriverScenario(target, sizes, runs, 'path' in mongoimport ? mongoimport.path : undefined)];
+  } finally {
+    await target.stop();
+  }
+}
+
 const needsDb = scenarios.includes('database') || scenarios.includes('checkpoint');
 const server = needsDb ? await startMongo() : undefined;
-const mongoimport = scenarios.includes('database') || scenarios.includes('clients') ? findMongoimport() : { error: 'not tried (neither the database nor the clients scenario ran)' };
+const mongoimport = scenarios.includes('database') || scenarios.includes('clients') || scenarios.includes('memory-driver') ? findMongoimport() : { error: 'not tried (neither the database nor the clients scenario ran)' };
 const results: ScenarioResult[] = [];
 try {
   if (scenarios.includes('parse')) results.push(...(await parseScenario()));
   if (scenarios.includes('pipeline')) results.push(...(await pipelineScenario()));
   if (server && scenarios.includes('database')) results.push(...(await databaseScenario(server, mongoimport)));
   if (scenarios.includes('memory')) results.push(...(await memoryScenario()));
+  if (scenarios.includes('memory-driver')) results.push(...(await memoryDriverRun(mongoimport)));
   if (scenarios.includes('backpressure')) results.push(...(await backpressureScenario()));
   if (server && scenarios.includes('checkpoint')) results.push(...(await checkpointScenario(server)));
   if (scenarios.includes('clients')) results.push(...(await clientsScenarioRun(mongoimport)));
