@@ -92,6 +92,17 @@ export class RecordBoundaries {
         }
       }
       const b = bytes[i]!;
+      if (state === State.CrEnd) {
+        state = State.FieldStart;
+        if (b === LF) {
+          lastEnd = i + 1;
+          lastEndLine = line;
+          continue;
+        }
+        // A lone CR ended the record; this byte starts the next one.
+        lastEnd = i;
+        lastEndLine = line;
+      }
       switch (state) {
         case State.Quoted:
           if (b === q) state = State.QuoteSeen;
@@ -100,31 +111,9 @@ export class RecordBoundaries {
           } else if (b === CR) line++;
           quotedCr = b === CR;
           continue;
-        case State.CrEnd:
-          state = State.FieldStart;
-          if (b === LF) {
-            lastEnd = i + 1;
-            lastEndLine = line;
-            continue;
-          }
-          // A lone CR ended the record; this byte starts the next one.
-          lastEnd = i;
-          lastEndLine = line;
-          if (b === q) {
-            state = State.Quoted;
-            quotedCr = false;
-            continue;
-          }
-          state = State.Unquoted;
-          break;
+        // After a closing quote, a second quote is an escaped one and the field goes on quoted;
+        // at a field's start, a quote opens it. Anything else is unquoted content.
         case State.QuoteSeen:
-          if (b === q) {
-            state = State.Quoted;
-            quotedCr = false;
-            continue;
-          }
-          state = State.Unquoted;
-          break;
         case State.FieldStart:
           if (b === q) {
             state = State.Quoted;
