@@ -1,38 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as tus from 'tus-js-client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startRedis, type RedisServer } from '@anti-oom/testing';
-import { openTestDb } from '@anti-oom/testing/test-db';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
-import { APP_SCRIPT, Child, csv, followSse, until, WORKER_SCRIPT, type SseEvent } from './helpers.js';
+import { APP_SCRIPT, csv, followSse, until, WORKER_SCRIPT, type SseEvent } from './helpers.js';
+import { queueTestBed } from './test-bed.js';
 
 const PREFIX = 'cluster';
-let redis: RedisServer;
-let t: Awaited<ReturnType<typeof openTestDb>>;
-let dir: string;
-const children: Child[] = [];
+const bed = queueTestBed('queue_cluster', PREFIX);
 let A: string;
 let B: string;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  t = await openTestDb('queue_cluster');
-  dir = mkdtempSync(join(tmpdir(), 'anti-oom-queue-'));
-  const env = { REDIS_URL: redis.url, MONGODB_URI: inject('mongoUri'), TEST_DB: t.db.databaseName, STORAGE_DIR: dir, PREFIX, BATCH_SIZE: '200', MAX_FAILURE_EVENTS: '1000' };
-  const apps = [new Child(APP_SCRIPT, env), new Child(APP_SCRIPT, env)];
-  const workers = [new Child(WORKER_SCRIPT, env), new Child(WORKER_SCRIPT, env)];
-  children.push(...apps, ...workers);
+  const env = { BATCH_SIZE: '200', MAX_FAILURE_EVENTS: '1000' };
+  const apps = [bed.spawn(APP_SCRIPT, env), bed.spawn(APP_SCRIPT, env)];
+  const workers = [bed.spawn(WORKER_SCRIPT, env), bed.spawn(WORKER_SCRIPT, env)];
   [A, B] = (await Promise.all(apps.map(async (a) => (await a.waitFor('listening')).split(' ')[1]!))) as [string, string];
   await Promise.all(workers.map((w) => w.waitFor('ready')));
-});
-
-afterAll(async () => {
-  await Promise.all(children.map((c) => c.kill('SIGKILL')));
-  await t?.close();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const alice = { 'x-user': 'alice' };
@@ -69,7 +51,7 @@ describe('two app instances and two workers, one Redis', () => {
     const status2 = (await (await fetch(`${B}/imports/${id}`, { headers: alice })).json()) as { state: string; report: { rowsWritten: number } };
     expect(status2.state).toBe('done');
     expect(status2.report.rowsWritten).toBe(data.good);
-    expect(await t.db.collection('first').countDocuments()).toBe(data.good);
+    expect(await bed.t.db.collection('first').countDocuments()).toBe(data.good);
 
     // A watcher that saw up to the 30th failure comes back through the other instance.
     const seen = failures[29]!.id!;
@@ -104,7 +86,7 @@ describe('two app instances and two workers, one Redis', () => {
     // Within one batch: past what the status showed at the cancel, only the batches in flight
     // (pipeline concurrency 2) and the one the status had not caught up with yet, of 200 rows each.
     expect(end.data.rowsWritten - atCancel).toBeLessThanOrEqual(4 * 200);
-    expect(await t.db.collection('second').countDocuments()).toBe(end.data.rowsWritten);
+    expect(await bed.t.db.collection('second').countDocuments()).toBe(end.data.rowsWritten);
     expect((await fetch(`${B}/imports/${second}`, { method: 'DELETE', headers: alice })).status).toBe(409);
     c.outcome(`first import: ${data.good} written, ${data.bad} failures streamed once through B; second cancelled through B when the status showed ${atCancel} rows, ended at ${end.data.rowsWritten} of ${big.good}, collection holds exactly that`);
   }, 180_000);
@@ -158,7 +140,7 @@ describe('two app instances and two workers, one Redis', () => {
     expect(patchOffsets[0]).toBe(offset);
     const ended = await until(() => queueState(id), (s) => s.report !== undefined, 60_000, 100);
     expect(ended.report).toMatchObject({ state: 'done', rowsRead: 20_000, rowsWritten: data.good, rowsFailed: data.bad });
-    expect(await t.db.collection('viatus').countDocuments()).toBe(data.good);
+    expect(await bed.t.db.collection('viatus').countDocuments()).toBe(data.good);
     c.outcome(`stopped at ${offset} of ${file.length} bytes through A, resumed through B from ${patchOffsets[0]}; done with ${data.good} rows`);
   }, 120_000);
 });

@@ -1,50 +1,25 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startRedis, type RedisServer } from '@anti-oom/testing';
-import { openTestDb } from '@anti-oom/testing/test-db';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
 import { createIngestQueue, gridfsStorage, type IngestQueue } from '../src/index.js';
-import { Child, csv, seeded, until, WORKER_SCRIPT } from './helpers.js';
+import { csv, seeded, until, WORKER_SCRIPT, type Child } from './helpers.js';
+import { queueTestBed } from './test-bed.js';
 
 const ROWS = 6000;
 const BAD_EVERY = 97;
 const PREFIX = 'crash';
 
-let redis: RedisServer;
-let t: Awaited<ReturnType<typeof openTestDb>>;
-let dir: string;
+const bed = queueTestBed('queue_crash', PREFIX);
 let queue: IngestQueue;
 const workers: Child[] = [];
 
-function spawnWorker(): Child {
-  return new Child(WORKER_SCRIPT, {
-    REDIS_URL: redis.url,
-    MONGODB_URI: inject('mongoUri'),
-    TEST_DB: t.db.databaseName,
-    STORAGE_DIR: dir,
-    PREFIX,
-    BATCH_SIZE: '200',
-  });
-}
+const spawnWorker = (): Child => bed.spawn(WORKER_SCRIPT, { BATCH_SIZE: '200' });
 
 beforeAll(async () => {
-  redis = await startRedis();
-  t = await openTestDb('queue_crash');
-  dir = mkdtempSync(join(tmpdir(), 'anti-oom-queue-'));
-  queue = createIngestQueue({ connection: redis.url, storage: gridfsStorage(t.db), prefix: PREFIX, backoffMs: 200 });
+  queue = createIngestQueue({ connection: bed.redis.url, storage: gridfsStorage(bed.t.db), prefix: PREFIX, backoffMs: 200 });
+  bed.closeLater(() => queue.close());
   workers.push(spawnWorker(), spawnWorker());
   await Promise.all(workers.map((w) => w.waitFor('ready')));
-});
-
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.kill('SIGKILL')));
-  await queue?.close();
-  await t?.close();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('a worker SIGKILLed while it runs an import', () => {
@@ -82,7 +57,7 @@ describe('a worker SIGKILLed while it runs an import', () => {
       expect(report.rowsWritten).toBe(data.good);
       expect(report.rowsFailed).toBe(data.bad);
       expect(report.resumed?.times).toBeGreaterThanOrEqual(1);
-      const coll = t.db.collection(collection);
+      const coll = bed.t.db.collection(collection);
       expect(await coll.countDocuments()).toBe(data.good);
       expect((await coll.distinct('sku')).length).toBe(data.good);
 
@@ -116,6 +91,6 @@ describe('a worker SIGKILLed while it runs an import', () => {
     const ended = await until(() => queue.get(id), (r) => r?.report !== undefined, 90_000, 100);
     expect(ended!.report).toMatchObject({ state: 'done', rowsRead: ROWS, rowsWritten: data.good, rowsFailed: data.bad });
     expect(ended!.report!.resumed?.times).toBe(1);
-    expect(await t.db.collection('terminated').countDocuments()).toBe(data.good);
+    expect(await bed.t.db.collection('terminated').countDocuments()).toBe(data.good);
   }, 120_000);
 });

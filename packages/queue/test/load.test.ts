@@ -1,13 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startRedis, type RedisServer } from '@anti-oom/testing';
-import { openTestDb } from '@anti-oom/testing/test-db';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
 import { createIngestQueue, gridfsStorage, type IngestQueue } from '../src/index.js';
-import { Child, csv, until, WORKER_SCRIPT } from './helpers.js';
+import { csv, until, WORKER_SCRIPT, type Child } from './helpers.js';
+import { queueTestBed } from './test-bed.js';
 
 const IMPORTS = 8;
 const ROWS = 15_000;
@@ -16,29 +12,15 @@ const RSS_BOUND = 300 * 1024 * 1024;
 const MB = 1024 * 1024;
 const PREFIX = 'load';
 
-let redis: RedisServer;
-let t: Awaited<ReturnType<typeof openTestDb>>;
-let dir: string;
+const bed = queueTestBed('queue_load', PREFIX);
 let queue: IngestQueue;
 const workers: Child[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  t = await openTestDb('queue_load');
-  dir = mkdtempSync(join(tmpdir(), 'anti-oom-queue-'));
-  queue = createIngestQueue({ connection: redis.url, storage: gridfsStorage(t.db), prefix: PREFIX });
-  for (let i = 0; i < 2; i++) {
-    workers.push(new Child(WORKER_SCRIPT, { REDIS_URL: redis.url, MONGODB_URI: inject('mongoUri'), TEST_DB: t.db.databaseName, STORAGE_DIR: dir, PREFIX, BATCH_SIZE: '500', CONCURRENCY: '2' }));
-  }
+  queue = createIngestQueue({ connection: bed.redis.url, storage: gridfsStorage(bed.t.db), prefix: PREFIX });
+  bed.closeLater(() => queue.close());
+  for (let i = 0; i < 2; i++) workers.push(bed.spawn(WORKER_SCRIPT, { BATCH_SIZE: '500', CONCURRENCY: '2' }));
   await Promise.all(workers.map((w) => w.waitFor('ready')));
-});
-
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.kill('SIGKILL')));
-  await queue?.close();
-  await t?.close();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe(`${IMPORTS} imports across 2 workers`, () => {
@@ -52,7 +34,7 @@ describe(`${IMPORTS} imports across 2 workers`, () => {
     for (const [i, id] of ids.entries()) {
       const ended = await until(() => queue.get(id), (r) => r?.report !== undefined, 240_000, 200);
       expect(ended!.report).toMatchObject({ state: 'done', rowsRead: ROWS, rowsWritten: ROWS });
-      expect(await t.db.collection(`load${i}`).countDocuments()).toBe(ROWS);
+      expect(await bed.t.db.collection(`load${i}`).countDocuments()).toBe(ROWS);
     }
     for (const w of workers) expect(w.lines.some((l) => l.startsWith('started'))).toBe(true);
     const started = workers.map((w) => w.lines.filter((l) => l.startsWith('started')).length);

@@ -1,36 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startRedis, type RedisServer } from '@anti-oom/testing';
-import { openTestDb } from '@anti-oom/testing/test-db';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
-import { APP_SCRIPT, Child, csv, followSse, until, WORKER_SCRIPT } from './helpers.js';
+import { APP_SCRIPT, csv, followSse, until, WORKER_SCRIPT } from './helpers.js';
+import { queueTestBed } from './test-bed.js';
 
 const PREFIX = 'restart';
-let redis: RedisServer;
-let t: Awaited<ReturnType<typeof openTestDb>>;
-let dir: string;
-const children: Child[] = [];
+// As in production: Redis with its append-only file, so a restart keeps the jobs and the state.
+const bed = queueTestBed('queue_restart', PREFIX, { persistentRedis: true });
 let app: string;
 
 beforeAll(async () => {
-  // As in production: Redis with its append-only file, so a restart keeps the jobs and the state.
-  redis = await startRedis({ persistent: true });
-  t = await openTestDb('queue_restart');
-  dir = mkdtempSync(join(tmpdir(), 'anti-oom-queue-'));
-  const env = { REDIS_URL: redis.url, MONGODB_URI: inject('mongoUri'), TEST_DB: t.db.databaseName, STORAGE_DIR: dir, PREFIX, BATCH_SIZE: '200', MAX_FAILURE_EVENTS: '1000' };
-  const a = new Child(APP_SCRIPT, env);
-  children.push(a, new Child(WORKER_SCRIPT, env), new Child(WORKER_SCRIPT, env));
+  const env = { BATCH_SIZE: '200', MAX_FAILURE_EVENTS: '1000' };
+  const a = bed.spawn(APP_SCRIPT, env);
+  const workers = [bed.spawn(WORKER_SCRIPT, env), bed.spawn(WORKER_SCRIPT, env)];
   app = (await a.waitFor('listening')).split(' ')[1]!;
-  await Promise.all(children.slice(1).map((w) => w.waitFor('ready')));
-});
-
-afterAll(async () => {
-  await Promise.all(children.map((c) => c.kill('SIGKILL')));
-  await t?.close();
-  await redis?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await Promise.all(workers.map((w) => w.waitFor('ready')));
 });
 
 describe('Redis restarted under a running import', () => {
@@ -47,7 +30,7 @@ describe('Redis restarted under a running import', () => {
     const { id } = (await posted.json()) as { id: string };
     const status = async () => (await (await fetch(`${app}/imports/${id}`, { headers: user })).json()) as { state: string; snapshot?: { rowsWritten: number }; report?: any };
     await until(status, (s) => (s.snapshot?.rowsWritten ?? 0) >= 3000, 60_000, 10);
-    await redis.restart();
+    await bed.redis.restart();
 
     // An EventSource reconnects with the last id it saw; do the same until `done`.
     const lines = new Set<number>();
@@ -70,7 +53,7 @@ describe('Redis restarted under a running import', () => {
     expect(done).toMatchObject({ state: 'done', rowsRead: 30_000, rowsWritten: data.good, rowsFailed: data.bad });
     expect(failures).toBe(data.bad);
     expect(lines.size).toBe(data.bad);
-    expect(await t.db.collection('restarted').countDocuments()).toBe(data.good);
+    expect(await bed.t.db.collection('restarted').countDocuments()).toBe(data.good);
     c.outcome(`restarted at >= 3000 rows; done with ${data.good} rows written, ${data.bad} failures streamed once each`);
   }, 180_000);
 });
