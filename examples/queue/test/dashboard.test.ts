@@ -1,44 +1,25 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startRedis, type RedisServer } from '@anti-oom/testing';
 import type {} from '@anti-oom/testing/vitest-setup';
+import { ExampleProcesses } from './example-processes.js';
 
 // The dashboard page in queue mode: the example's app and worker as their own processes, the page
 // in headless Chromium, one upload through it.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SKIP = process.env.ANTI_OOM_SKIP_BROWSER_TESTS;
-const root = fileURLToPath(new URL('..', import.meta.url));
 const COLLECTION = `queue_dashboard_${process.pid}`;
 const TOKEN = 'queue-dashboard-token';
 let redis: RedisServer;
 let browser: Browser;
-const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'anti-oom-queue-dashboard-'));
 
-function start(script: string, env: Record<string, string>, ready: RegExp): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: root,
-    env: { ...process.env, MONGODB_URI: inject('mongoUri'), REDIS_URL: redis.url, QUEUE_PREFIX: 'dashboard-test', COLLECTION, IMPORT_TOKEN: TOKEN, TSX_TSCONFIG_PATH: `${root}tsconfig.json`, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += String(chunk);
-      const match = ready.exec(out);
-      if (match) resolve(match[1] ?? match[0]);
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}: ${out}`)));
-  });
-}
+const processes = new ExampleProcesses(() => ({ MONGODB_URI: inject('mongoUri'), REDIS_URL: redis.url, QUEUE_PREFIX: 'dashboard-test', COLLECTION, IMPORT_TOKEN: TOKEN }));
+const start = processes.start.bind(processes);
 
 beforeAll(async () => {
   if (SKIP) return;
@@ -48,12 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
-  for (const c of children) {
-    if (c.exitCode === null) {
-      c.kill('SIGTERM');
-      await once(c, 'exit');
-    }
-  }
+  await processes.stopAll();
   await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -1,45 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startRedis, type RedisServer } from '@anti-oom/testing';
 import type {} from '@anti-oom/testing/vitest-setup';
+import { ExampleProcesses } from './example-processes.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const COLLECTION = `queue_example_${process.pid}`;
 const TOKEN = 'queue-example-token';
 let redis: RedisServer;
-const children: ChildProcess[] = [];
 
-function start(script: string, env: Record<string, string>, ready: RegExp): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: root,
-    env: { ...process.env, MONGODB_URI: inject('mongoUri'), REDIS_URL: redis.url, QUEUE_PREFIX: 'example-test', COLLECTION, IMPORT_TOKEN: TOKEN, TSX_TSCONFIG_PATH: `${root}tsconfig.json`, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += String(chunk);
-      const match = ready.exec(out);
-      if (match) resolve(match[1] ?? match[0]);
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}: ${out}`)));
-  });
-}
+const processes = new ExampleProcesses(() => ({ MONGODB_URI: inject('mongoUri'), REDIS_URL: redis.url, QUEUE_PREFIX: 'example-test', COLLECTION, IMPORT_TOKEN: TOKEN }));
+const start = processes.start.bind(processes);
 
 beforeAll(async () => {
   redis = await startRedis();
 });
 afterAll(async () => {
-  for (const c of children) {
-    if (c.exitCode === null) {
-      c.kill('SIGTERM');
-      await once(c, 'exit');
-    }
-  }
+  await processes.stopAll();
   await redis?.stop();
 });
 
