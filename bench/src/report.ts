@@ -211,6 +211,11 @@ function renderScenario(r: ScenarioResult, m: Machine, heading = '##'): string[]
   return out;
 }
 
+/** The targets table alone, from every bench/results/*.json: what `pnpm bench` prints when it ends. */
+export function renderTargets(dir: string): string {
+  return targets(loadResults(dir).all);
+}
+
 /** RESULTS.md, regenerated from every bench/results/*.json: no figure is written by hand. */
 export function renderResults(current: Machine | undefined, dir: string): string {
   const { all, machines } = loadResults(dir);

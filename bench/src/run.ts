@@ -12,7 +12,7 @@ import { clientsFile, dataFile, parseSize, sizeLabel, sizeOf, type Shape } from 
 import { clients, clientsScenario, databaseTarget, measureClients, startAckTarget, type Target } from './clients.js';
 import { memoryDriverScenario } from './memory-driver.js';
 import { timedUnavailable } from './timed.js';
-import { renderMemoryDoc, renderMongoimportDoc, renderReadmeBench, renderResults, type ScenarioResult, type VariantResult } from './report.js';
+import { renderMemoryDoc, renderMongoimportDoc, renderReadmeBench, renderResults, renderTargets, type ScenarioResult, type VariantResult } from './report.js';
 import { round, spread } from './stats.js';
 import { findMongoimport } from './tools.js';
 
@@ -45,6 +45,7 @@ if (values.render) {
   writeFileSync(join(ROOT, 'RESULTS.md'), renderResults(undefined, join(ROOT, 'results')));
   writeMemoryDoc();
   console.log('» wrote bench/RESULTS.md and the tables of docs/memory.md, docs/from-mongoimport.md and README.md');
+  console.log(`» targets:\n${renderTargets(join(ROOT, 'results'))}`);
   process.exit(0);
 }
 const scenarios = values.scenarios!.split(',');
@@ -297,3 +298,4 @@ for (const r of results) writeFileSync(join(ROOT, 'results', `${r.name}.json`), 
 writeFileSync(join(ROOT, 'RESULTS.md'), renderResults(machine, join(ROOT, 'results')));
 writeMemoryDoc();
 console.log('» wrote bench/results/*.json, bench/RESULTS.md and the tables of docs/memory.md and README.md');
+console.log(`» targets (this run's results, and earlier ones for scenarios it did not run):\n${renderTargets(join(ROOT, 'results'))}`);
