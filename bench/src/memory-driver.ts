@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clientsFile, sizeLabel, sizeOf } from './data.js';
 import { measureClients, WORKERS, type Client, type Target } from './clients.js';
+import { round } from './stats.js';
+import { runTimed } from './timed.js';
 import type { ScenarioResult, VariantResult } from './report.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -56,6 +58,8 @@ export async function memoryDriverScenario(target: Target, sizes: number[], runs
     const measured = await measureClients(target, memoryClients(mongoimport), file, bytes, rows, size >= 1024 ** 3 ? 1 : Math.min(runs, 3), false);
     for (const v of measured) variants.push({ ...v, label: `${v.label}, ${sizeLabel(size)}`, variant: `${v.variant}@${sizeLabel(size)}` });
   }
+  // The floor under any Node.js client: the runtime with the driver loaded and nothing else.
+  const idle = runTimed(process.execPath, ['-e', "require('mongodb')"], CORE);
   return {
     name: 'clients-memory',
     title: `Peak RSS through the MongoDB driver by file size: the 10-column clients file, ${WORKERS} writes in flight, into an acknowledge-only MongoDB-wire server`,
@@ -63,6 +67,7 @@ export async function memoryDriverScenario(target: Target, sizes: number[], runs
     notes: [
       'Whole processes, peak RSS from the kernel (GNU time). The library row is the code a user writes (scripts/rss-lib-child.mjs: a 64 KiB read stream into createIngestPipeline with mongoSink, default options, `node` with no flags); the CLI row is `anti-oom import`, which sets V8 heap limits for its own process (docs/memory.md).',
       'Every size runs each client in alternating order (no warm-up; one round at 1 GB). The acknowledge-only server stores nothing, so rows wait in memory only as long as the client itself makes them.',
+      `The floor under any Node.js client: \`node -e "require('mongodb')"\`, the runtime with the driver loaded doing nothing, peaks at ${round(idle.maxRssBytes / 1048576)} MB here.`,
     ],
   };
 }
