@@ -104,14 +104,22 @@ export class FastEngine implements CsvEngine {
     const records = this.#records;
     const ascii = this.#ascii;
     const wide = ascii ? undefined : new NextWide(text);
-    const dl = this.#delimiter.length;
+    const delimiter = this.#delimiter;
+    const dl = delimiter.length;
+    const d0 = delimiter.charCodeAt(0);
+    const quote = this.#quote ?? '';
+    const q = this.#quoteCode;
     const fields = this.#fields;
-    const next: Finders = {
-      delimiter: new NextOf(text, this.#delimiter),
-      quote: new NextOf(text, this.#quote),
-      cr: new NextOf(text, '\r'),
-      lf: new NextOf(text, '\n'),
-    };
+    // The next delimiter, quote, LF and CR at or after where each was last looked for (n: none).
+    // Positions only move forward, so a cached one is still the next while it is not behind the
+    // point asked about: each occurrence is searched for once, however many fields ask. They are
+    // locals, not objects, because the per-field cost here is a few comparisons.
+    let nd = -1;
+    let nq = q < 0 ? n : -1;
+    let nlf = -1;
+    let ncr = -1;
+    // The broken-record scan keeps its own finders, made once per scan so it too stays linear.
+    let finders: Finders | undefined;
     // The piece fields are sliced from: text[pieceFrom + 1, pieceTo) is piece[1, ...).
     let piece = '';
     let pieceFrom = 0;
@@ -119,64 +127,30 @@ export class FastEngine implements CsvEngine {
     let pos = 0;
     let line = this.#line;
     let offset = this.#offset;
-    while (pos < n) {
-      const lf = next.lf.from(pos);
-      const cr = next.cr.from(pos);
-      const eol = lf < cr ? lf : cr;
+    records: while (pos < n) {
+      if (nlf < pos) nlf = find(text, '\n', pos);
+      if (ncr < pos) ncr = find(text, '\r', pos);
+      const eol = nlf < ncr ? nlf : ncr;
+      if (nq < pos) nq = find(text, quote, pos);
       let count = 0;
-      let after: number;
+      let after = 0;
       let breaks = 0;
-      let terminated: boolean;
+      let terminated = true;
       let broken: Scanned['broken'];
       // A line with nothing on it; a line holding only "" is a record with one empty field.
       let blank = false;
-      if (next.quote.from(pos) < eol) {
-        const scanned = this.#scanQuoted(text, pos, end, next);
-        if (scanned === undefined) break;
-        ({ count, next: after, breaks, terminated, broken } = scanned);
-        if (broken === undefined) {
-          if (pos <= pieceFrom || after > pieceTo) {
-            pieceTo = Math.min(n, Math.max(after, pos + PIECE));
-            piece = ' ' + text.slice(pos, pieceTo);
-            pieceFrom = pos - 1;
-          }
-          const bounds = this.#bounds;
-          const doubled = this.#doubled;
-          let e = 0;
-          for (let f = 0; f < count; f++) {
-            const to = bounds[3 * f + 1]! - pieceFrom;
-            let from = bounds[3 * f]! - pieceFrom;
-            let escapes = bounds[3 * f + 2]!;
-            if (escapes === 0) {
-              fields[f] = piece.slice(from, to);
-              continue;
-            }
-            // Each doubled quote becomes one: the field is the pieces between them, joined.
-            let value = '';
-            for (; escapes > 0; escapes--) {
-              const at = doubled[e++]! - pieceFrom;
-              value += piece.slice(from, at + 1);
-              from = at + 2;
-            }
-            fields[f] = value + piece.slice(from, to);
-          }
-        }
-      } else {
+      if (nq >= eol) {
+        // No quote before the line end: the line is the record, cut at its delimiters.
         if (eol === n) {
           if (!end) break;
           after = n;
           terminated = false;
-        } else if (eol === lf) {
-          after = eol + 1;
-          terminated = true;
-        } else if (eol + 1 < n) {
-          after = text.charCodeAt(eol + 1) === LF ? eol + 2 : eol + 1;
-          terminated = true;
-        } else {
+        } else if (eol === nlf) after = eol + 1;
+        else if (eol + 1 < n) after = text.charCodeAt(eol + 1) === LF ? eol + 2 : eol + 1;
+        else {
           // A CR at the end of the chunk may be the first half of a CRLF.
           if (!end) break;
           after = n;
-          terminated = true;
         }
         blank = eol === pos;
         if (pos <= pieceFrom || eol > pieceTo) {
@@ -186,13 +160,134 @@ export class FastEngine implements CsvEngine {
         }
         let from = pos;
         for (;;) {
-          const at = next.delimiter.from(from);
-          if (at >= eol) {
+          if (nd < from) nd = find(text, delimiter, from);
+          if (nd >= eol) {
             fields[count++] = piece.slice(from - pieceFrom, eol - pieceFrom);
             break;
           }
-          fields[count++] = piece.slice(from - pieceFrom, at - pieceFrom);
-          from = at + dl;
+          fields[count++] = piece.slice(from - pieceFrom, nd - pieceFrom);
+          from = nd + dl;
+        }
+      } else {
+        // A record with a quote. Well-formed ones are read here, noting each field's bounds; at
+        // the first sign of a broken one, #scanQuoted reads the record again from its start and
+        // reports it exactly as the csv-parse engine does.
+        let bounds: Int32Array = this.#bounds;
+        let doubled: Int32Array = this.#doubled;
+        let escapes = 0;
+        let slow = false;
+        quoted: for (let i = pos; ; ) {
+          if (3 * count + 3 > bounds.length) bounds = this.#growBounds();
+          if (i < n && text.charCodeAt(i) === q) {
+            // A quoted field: to its closing quote, past doubled ones.
+            let k = i + 1;
+            let fieldEscapes = 0;
+            for (;;) {
+              if (nq < k) nq = find(text, quote, k);
+              k = nq;
+              if (k + 1 >= n) {
+                // Not closed yet, or a doubled quote split across chunks: wait for more text.
+                if (!end) break records;
+                if (k >= n) slow = true; // never closed
+                break;
+              }
+              if (text.charCodeAt(k + 1) !== q) break;
+              if (escapes === doubled.length) doubled = this.#growDoubled();
+              doubled[escapes++] = k;
+              fieldEscapes++;
+              k += 2;
+            }
+            if (slow) break;
+            if (nlf <= i) nlf = find(text, '\n', i + 1);
+            if (ncr <= i) ncr = find(text, '\r', i + 1);
+            if (nlf < k || ncr < k) breaks += countBreaks(text, i + 1, k);
+            bounds[3 * count] = i + 1;
+            bounds[3 * count + 1] = k;
+            bounds[3 * count + 2] = fieldEscapes;
+            count++;
+            i = k + 1;
+            if (i >= n) {
+              after = n;
+              terminated = false;
+              break;
+            }
+            const c = text.charCodeAt(i);
+            // Most often a delimiter follows; comparing its first character first spares a search.
+            if (c === d0 && (dl === 1 || text.startsWith(delimiter, i))) {
+              i += dl;
+              continue;
+            }
+            if (c === LF) after = i + 1;
+            else if (c === CR) {
+              if (i + 1 < n) after = text.charCodeAt(i + 1) === LF ? i + 2 : i + 1;
+              else if (!end) break records;
+              else after = i + 1;
+            } else slow = true; // characters after the closing quote
+            break;
+          }
+          // An unquoted field: up to the next delimiter or line end, with no quote in it.
+          if (nd < i) nd = find(text, delimiter, i);
+          if (nlf < i) nlf = find(text, '\n', i);
+          if (ncr < i) ncr = find(text, '\r', i);
+          if (nq < i) nq = find(text, quote, i);
+          const lineEnd = nlf < ncr ? nlf : ncr;
+          const stop = nd < lineEnd ? nd : lineEnd;
+          if (nq < stop) {
+            slow = true; // a quote inside an unquoted field
+            break;
+          }
+          if (stop >= n) {
+            if (!end) break records;
+            after = n;
+            terminated = false;
+          }
+          bounds[3 * count] = i;
+          bounds[3 * count + 1] = stop;
+          bounds[3 * count + 2] = 0;
+          count++;
+          if (stop >= n) break;
+          if (stop === nd) {
+            i = nd + dl;
+            continue;
+          }
+          if (stop === nlf) after = stop + 1;
+          else if (stop + 1 < n) after = text.charCodeAt(stop + 1) === LF ? stop + 2 : stop + 1;
+          else if (!end) break records;
+          else after = stop + 1;
+          break quoted;
+        }
+        if (slow) {
+          finders ??= { delimiter: new NextOf(text, delimiter), quote: new NextOf(text, this.#quote), cr: new NextOf(text, '\r'), lf: new NextOf(text, '\n') };
+          const scanned = this.#scanQuoted(text, pos, end, finders);
+          if (scanned === undefined) break;
+          ({ count, next: after, breaks, terminated, broken } = scanned);
+          bounds = this.#bounds;
+          doubled = this.#doubled;
+        }
+        if (broken === undefined) {
+          if (pos <= pieceFrom || after > pieceTo) {
+            pieceTo = Math.min(n, Math.max(after, pos + PIECE));
+            piece = ' ' + text.slice(pos, pieceTo);
+            pieceFrom = pos - 1;
+          }
+          let e = 0;
+          for (let f = 0; f < count; f++) {
+            const to = bounds[3 * f + 1]! - pieceFrom;
+            let from = bounds[3 * f]! - pieceFrom;
+            let fieldEscapes = bounds[3 * f + 2]!;
+            if (fieldEscapes === 0) {
+              fields[f] = piece.slice(from, to);
+              continue;
+            }
+            // Each doubled quote becomes one: the field is the pieces between them, joined.
+            let value = '';
+            for (; fieldEscapes > 0; fieldEscapes--) {
+              const at = doubled[e++]! - pieceFrom;
+              value += piece.slice(from, at + 1);
+              from = at + 2;
+            }
+            fields[f] = value + piece.slice(from, to);
+          }
         }
       }
       // A record's size in bytes is its length in characters unless it holds one past U+007F.
@@ -216,6 +311,18 @@ export class FastEngine implements CsvEngine {
     // What is held now is the start of one unfinished record: once that alone passes the limit,
     // the whole record will too, whatever chunks bring the rest. Memory stays bounded by it.
     if (this.#text.length > 0 && this.#heldBytes() > this.#max) throw records.tooLarge(line);
+  }
+
+  #growBounds(): Int32Array {
+    const grown = new Int32Array(this.#bounds.length * 2);
+    grown.set(this.#bounds);
+    return (this.#bounds = grown);
+  }
+
+  #growDoubled(): Int32Array {
+    const grown = new Int32Array(this.#doubled.length * 2);
+    grown.set(this.#doubled);
+    return (this.#doubled = grown);
   }
 
   /** UTF-8 bytes of the held text. */
@@ -398,6 +505,12 @@ class NextWide {
     }
     return this.#at;
   }
+}
+
+/** Where `what` next occurs in `text` at or after `from`; the text's length when it does not. */
+function find(text: string, what: string, from: number): number {
+  const at = text.indexOf(what, from);
+  return at === -1 ? text.length : at;
 }
 
 /** Line breaks in text[from, to): CRLF, CR and LF count once each. */
