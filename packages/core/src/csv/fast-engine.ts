@@ -133,8 +133,13 @@ export class FastEngine implements CsvEngine {
     const all = held.length === 1 ? held[0]! : Buffer.concat(held, this.#heldBytes);
     held.length = 0;
     const start = this.#offset;
+    // Decoded here, not in #scan: buffers come with different maps (the stream's, concatenations,
+    // copies), and a new one met in #scan would send the whole scan back to unoptimised code.
+    const text = all.toString('utf8');
+    this.#ascii = text.length === all.length;
+    this.#bytes = all;
     try {
-      this.#scan(all, end);
+      this.#scan(text, end);
     } finally {
       // Nothing of this text may outlive the scan through the reused array or the piece.
       this.#fields.length = 0;
@@ -152,18 +157,14 @@ export class FastEngine implements CsvEngine {
     if (rest > this.#max) throw this.#records.tooLarge(this.#line);
   }
 
-  #scan(bytes: Buffer, end: boolean): void {
-    const text = bytes.toString('utf8');
+  #scan(text: string, end: boolean): void {
     const n = text.length;
-    const ascii = n === bytes.length;
-    this.#ascii = ascii;
     const records = this.#records;
     const fields = this.#fields;
     const delimiter = this.#delimiter;
     const dl = delimiter.length;
     const quote = this.#quoteText;
-    const wide = ascii ? undefined : new NextWide(text);
-    this.#bytes = bytes;
+    const wide = this.#ascii ? undefined : new NextWide(text);
     this.#end = end;
     this.#pieceStart = 1;
     this.#pieceTo = 0;
