@@ -25,6 +25,9 @@ interface Scanned {
  */
 const PIECE = 2048;
 
+/** The engine's buffer of held bytes starts at this size: two 64 KiB chunks. */
+const BUFFER = 128 * 1024;
+
 /**
  * The `'fast'` engine: the same records, lines and failures as csv-parse, found differently.
  *
@@ -61,13 +64,14 @@ export class FastEngine implements CsvEngine {
   #doubled = new Int32Array(64);
   #escapes = 0;
   /**
-   * Bytes from the start of the first record not yet complete, in order. They are kept as bytes
-   * and decoded together when scanned, so the text scanned is one flat string: appending a chunk
-   * to the decoded rest of the last one would make a concatenation, whose every character access
-   * V8 must first resolve (measured here as a fifth of the quoted-record scan). Each is a copy
-   * the engine owns: the caller may reuse its buffers.
+   * Bytes from the start of the first record not yet complete: #heldBytes of them at the start of
+   * #buf, a buffer the engine owns (the caller may reuse its own) and reuses, so a chunk costs one
+   * copy and no allocation. They are decoded together when scanned, so the text scanned is one
+   * flat string: appending a chunk to the decoded rest of the last one would make a
+   * concatenation, whose every character access V8 must first resolve (measured here as a fifth
+   * of the quoted-record scan).
    */
-  #held: Buffer[] = [];
+  #buf = Buffer.allocUnsafe(0);
   #heldBytes = 0;
   /** Whether the text scanned is all one-byte characters, so its byte offsets are its string offsets. */
   #ascii = true;
@@ -118,23 +122,14 @@ export class FastEngine implements CsvEngine {
   }
 
   parse(bytes: Buffer, end: boolean): void {
-    if (bytes.length > 0) {
-      this.#held.push(bytes);
-      this.#heldBytes += bytes.length;
-    }
+    if (bytes.length > 0) this.#append(bytes);
     // Skipping the rescan is only safe while the held text cannot yet be too large: past the
     // limit it may hold complete records, and only the unfinished one may be judged by its size.
-    if (!end && this.#heldBytes < this.#rescanAt && this.#heldBytes <= this.#max) {
-      // Held across calls, so owned: the caller may reuse the buffer once this returns.
-      if (bytes.length > 0) this.#held[this.#held.length - 1] = Buffer.from(bytes);
-      return;
-    }
-    const held = this.#held;
-    const all = held.length === 1 ? held[0]! : Buffer.concat(held, this.#heldBytes);
-    held.length = 0;
+    if (!end && this.#heldBytes < this.#rescanAt && this.#heldBytes <= this.#max) return;
+    const all = this.#buf.subarray(0, this.#heldBytes);
     const start = this.#offset;
-    // Decoded here, not in #scan: buffers come with different maps (the stream's, concatenations,
-    // copies), and a new one met in #scan would send the whole scan back to unoptimised code.
+    // Decoded here, not in #scan: a buffer of a map #scan has not seen would send the whole scan
+    // back to unoptimised code.
     const text = all.toString('utf8');
     this.#ascii = text.length === all.length;
     this.#bytes = all;
@@ -147,14 +142,33 @@ export class FastEngine implements CsvEngine {
       this.#finders = undefined;
       this.#bytes = undefined;
     }
-    // The rest, from the first record not complete, is copied: `all` may be the caller's buffer.
-    const rest = all.length - (this.#offset - start);
-    if (rest > 0) held.push(Buffer.from(all.subarray(all.length - rest)));
+    // The rest, from the first record not complete, moves to the front.
+    const done = this.#offset - start;
+    const rest = all.length - done;
+    if (rest > 0 && done > 0) this.#buf.copyWithin(0, done, all.length);
     this.#heldBytes = rest;
     this.#rescanAt = rest * 2;
+    // A buffer grown for one large record is given back once it is mostly empty.
+    if (this.#buf.length > 4 * BUFFER && rest * 4 < this.#buf.length) {
+      const smaller = Buffer.allocUnsafe(Math.max(BUFFER, 2 * rest));
+      this.#buf.copy(smaller, 0, 0, rest);
+      this.#buf = smaller;
+    }
     // What is held now is the start of one unfinished record: once that alone passes the limit,
     // the whole record will too, whatever chunks bring the rest. Memory stays bounded by it.
     if (rest > this.#max) throw this.#records.tooLarge(this.#line);
+  }
+
+  /** Copies `bytes` after the held ones, growing the buffer when they do not fit. */
+  #append(bytes: Buffer): void {
+    const need = this.#heldBytes + bytes.length;
+    if (need > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.#buf.length, BUFFER));
+      this.#buf.copy(grown, 0, 0, this.#heldBytes);
+      this.#buf = grown;
+    }
+    bytes.copy(this.#buf, this.#heldBytes);
+    this.#heldBytes = need;
   }
 
   #scan(text: string, end: boolean): void {
