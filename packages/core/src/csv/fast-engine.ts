@@ -31,20 +31,23 @@ const BUFFER = 128 * 1024;
 /**
  * The `'fast'` engine: the same records, lines and failures as csv-parse, found differently.
  *
- * Each chunk is decoded to a string once. The positions of the next delimiter, quote, CR and LF
- * are found with native `indexOf` and remembered, so each is searched for once per chunk however
- * many lines ask. A line without a quote — most lines of most files — is cut at its delimiters in
- * one pass; a line with one goes through the quoted-field scan, which jumps between the same
- * positions, notes where each field starts and ends, and handles quoted delimiters and line
- * breaks, doubled quotes, and the broken forms exactly as the csv-parse engine reports them. An
- * unfinished record at the end of a chunk waits for more text, bounded by maxRecordBytes.
+ * The bytes held (the unfinished end of the last chunk, then the new one) are decoded to one flat
+ * string per scan. The positions of the next delimiter, quote, CR and LF are found with native
+ * `indexOf` and remembered, so each is searched for once per chunk however many lines ask. A line
+ * without a quote — most lines of most files — is cut at its delimiters in one pass; a record with
+ * one is read by #quoted, which jumps between the same positions, notes where each field starts
+ * and ends, and handles quoted delimiters and line breaks and doubled quotes; at the first sign of
+ * a broken record it hands over to #scanQuoted, which reports the broken forms exactly as the
+ * csv-parse engine does. An unfinished record at the end of a chunk waits for more text, bounded
+ * by maxRecordBytes.
  *
  * Fields are not sliced from the chunk: a V8 slice of 13 characters or more keeps its whole parent
  * string alive, and rows wait in batches, so a few rows (the good ones among many failing lines,
  * or those a `map` keeps) would each hold a 64 KiB chunk. They are sliced from a copy of the text
  * from their record's start, at least {@link PIECE} characters long and shared by the records it
- * covers: a row keeps at most its own record or one piece alive, and a copy costs one
- * concatenation per piece rather than one per line or field. The record's fields go into one
+ * covers: a row keeps at most its own record or one piece alive, and a copy costs one decode
+ * of the bytes (a concatenation, in text that is not all ASCII) per piece rather than one per line
+ * or field. The record's fields go into one
  * array reused for every record (the record handler copies what it keeps).
  * @internal
  */
