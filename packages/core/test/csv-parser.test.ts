@@ -229,6 +229,36 @@ describe.each(['csv-parse', 'fast'] as const)('createCsvParser, %s engine', (nam
     expect(p.records[0]!.row.v).toBe(big);
   });
 
+  it('keeps nothing of the buffers it is given: a source that rewrites one buffer after each write gets the same rows', async () => {
+    // The fast engine holds the start of an unfinished record between writes; it must be a copy.
+    const csv = Buffer.from('k,v\n1,"one, two"\n2,three\n3,"fo\nur"\n4,five\n');
+    // Sniffing the charset and the delimiter holds the first bytes too.
+    for (const options of [{}, { encoding: 'auto', delimiter: 'auto' }] as CsvParserOptions[]) {
+      const expected = await parse([csv], options);
+      const records: CsvRecord[] = [];
+      const parser = createCsvParser({ engine, ...options });
+      parser.on('data', (r: CsvRecord) => records.push(r));
+      const shared = Buffer.alloc(5);
+      for (let i = 0; i < csv.length; i += 5) {
+        const n = csv.copy(shared, 0, i, i + 5);
+        await new Promise<void>((resolve, reject) => parser.write(shared.subarray(0, n), (err) => (err ? reject(err) : resolve())));
+        shared.fill(0x7c); // '|' everywhere: any byte still read from here would show
+      }
+      await new Promise<void>((resolve) => parser.end(resolve));
+      expect(records, JSON.stringify(options)).toEqual(expected.records);
+      expect(records).toHaveLength(4);
+    }
+  });
+
+  it('reads rows after a record far larger than a chunk, with the memory it grew for that record given back', async () => {
+    const csv = `k,v\n1,"${'y'.repeat(2_000_000)}"\n${Array.from({ length: 5000 }, (_, i) => `${i + 2},r${i}`).join('\n')}\n`;
+    const p = await parse(chunksOf(csv, 64 * 1024), { maxRecordBytes: 4 * 1024 * 1024 });
+    expect(p.failures).toEqual([]);
+    expect(p.records).toHaveLength(5001);
+    expect(p.records[0]!.row.v).toHaveLength(2_000_000);
+    expect(p.records.at(-1)).toMatchObject({ line: 5002, row: { k: '5001', v: 'r4999' } });
+  });
+
   it('reads a tiny file shorter than the signature check', async () => {
     expect(rows(await parseEverySplit('a\n1'))).toEqual([[2, { a: '1' }]]);
   });

@@ -25,23 +25,29 @@ interface Scanned {
  */
 const PIECE = 2048;
 
+/** The engine's buffer of held bytes starts at this size: two 64 KiB chunks. */
+const BUFFER = 128 * 1024;
+
 /**
  * The `'fast'` engine: the same records, lines and failures as csv-parse, found differently.
  *
- * Each chunk is decoded to a string once. The positions of the next delimiter, quote, CR and LF
- * are found with native `indexOf` and remembered, so each is searched for once per chunk however
- * many lines ask. A line without a quote — most lines of most files — is cut at its delimiters in
- * one pass; a line with one goes through the quoted-field scan, which jumps between the same
- * positions, notes where each field starts and ends, and handles quoted delimiters and line
- * breaks, doubled quotes, and the broken forms exactly as the csv-parse engine reports them. An
- * unfinished record at the end of a chunk waits for more text, bounded by maxRecordBytes.
+ * The bytes held (the unfinished end of the last chunk, then the new one) are decoded to one flat
+ * string per scan. The positions of the next delimiter, quote, CR and LF are found with native
+ * `indexOf` and remembered, so each is searched for once per chunk however many lines ask. A line
+ * without a quote — most lines of most files — is cut at its delimiters in one pass; a record with
+ * one is read by #quoted, which jumps between the same positions, notes where each field starts
+ * and ends, and handles quoted delimiters and line breaks and doubled quotes; at the first sign of
+ * a broken record it hands over to #scanQuoted, which reports the broken forms exactly as the
+ * csv-parse engine does. An unfinished record at the end of a chunk waits for more text, bounded
+ * by maxRecordBytes.
  *
  * Fields are not sliced from the chunk: a V8 slice of 13 characters or more keeps its whole parent
  * string alive, and rows wait in batches, so a few rows (the good ones among many failing lines,
  * or those a `map` keeps) would each hold a 64 KiB chunk. They are sliced from a copy of the text
  * from their record's start, at least {@link PIECE} characters long and shared by the records it
- * covers: a row keeps at most its own record or one piece alive, and a copy costs one
- * concatenation per piece rather than one per line or field. The record's fields go into one
+ * covers: a row keeps at most its own record or one piece alive, and a copy costs one decode
+ * of the bytes (a concatenation, in text that is not all ASCII) per piece rather than one per line
+ * or field. The record's fields go into one
  * array reused for every record (the record handler copies what it keeps).
  * @internal
  */
@@ -50,6 +56,8 @@ export class FastEngine implements CsvEngine {
   readonly #max: number;
   readonly #delimiter: string;
   readonly #quote: string | null;
+  /** The quote as searched for; never searched for when there is none. */
+  readonly #quoteText: string;
   readonly #quoteCode: number;
   /** The fields of the record being handed on, reused from record to record. */
   readonly #fields: string[] = [];
@@ -58,13 +66,21 @@ export class FastEngine implements CsvEngine {
   /** Where each doubled quote of a quoted record starts, in order; #escapes of them are set. */
   #doubled = new Int32Array(64);
   #escapes = 0;
-  /** Text from the start of the first record not yet complete. */
-  #text = '';
-  /** Whether #text is all one-byte characters, so its byte offsets are its string offsets. */
+  /**
+   * Bytes from the start of the first record not yet complete: #heldBytes of them at the start of
+   * #buf, a buffer the engine owns (the caller may reuse its own) and reuses, so a chunk costs one
+   * copy and no allocation. They are decoded together when scanned, so the text scanned is one
+   * flat string: appending a chunk to the decoded rest of the last one would make a
+   * concatenation, whose every character access V8 must first resolve (measured here as a fifth
+   * of the quoted-record scan).
+   */
+  #buf = Buffer.allocUnsafe(0);
+  #heldBytes = 0;
+  /** Whether the text scanned is all one-byte characters, so its byte offsets are its string offsets. */
   #ascii = true;
-  /** Physical line on which #text starts. */
+  /** Physical line on which the held bytes start (during a scan: on which the next record starts). */
   #line = 1;
-  /** Stream offset, in bytes, at which #text starts. */
+  /** Stream offset, in bytes, at which the held bytes start (during a scan: past the last record). */
   #offset = 0;
   /**
    * An unfinished record is scanned again from its start when more text comes; waiting until the
@@ -72,128 +88,168 @@ export class FastEngine implements CsvEngine {
    */
   #rescanAt = 0;
 
+  // The scan in progress. A record with a quote is read by its own call (#quoted), not inline in
+  // the loop over the text: V8 optimises a small function after a few hundred calls, where the
+  // loop, which runs once per chunk, waits for on-stack replacement and is compiled again at each
+  // new path it meets; measured here, that was most of the cost of the first ten megabytes.
+  /** The bytes being scanned (their text is the scan's). */
+  #bytes: Buffer | undefined;
+  /** Whether the text scanned is the end of the input. */
+  #end = false;
+  /** #scan's next delimiter, quote, LF and CR, handed to and back from #quoted. */
+  #nd = -1;
+  #nq = -1;
+  #nlf = -1;
+  #ncr = -1;
+  /** The piece fields are sliced from: text[i] is #piece[i - #pieceFrom] for i in [#pieceStart, #pieceTo). */
+  #piece = '';
+  #pieceFrom = 0;
+  #pieceStart = 0;
+  #pieceTo = 0;
+  /** Of the record just read: its fields, line breaks inside it, whether a line end closed it. */
+  #count = 0;
+  #breaks = 0;
+  #terminated = true;
+  /** It is broken, and how. */
+  #broken: Scanned['broken'];
+  /** The broken-record scan's finders, made once per scan so it too stays linear. */
+  #finders: Finders | undefined;
+
   constructor(options: NormalizedCsvOptions, delimiter: string, records: RecordHandler) {
     this.#records = records;
     this.#max = options.maxRecordBytes;
     this.#delimiter = delimiter;
     this.#quote = options.quote;
+    this.#quoteText = options.quote ?? '';
     this.#quoteCode = options.quote === null ? -1 : options.quote.charCodeAt(0);
   }
 
   parse(bytes: Buffer, end: boolean): void {
-    if (bytes.length > 0) {
-      const chunk = bytes.toString('utf8');
-      const ascii = chunk.length === bytes.length;
-      if (this.#text.length === 0) {
-        this.#text = chunk;
-        this.#ascii = ascii;
-      } else {
-        this.#text += chunk;
-        this.#ascii &&= ascii;
-      }
-    }
+    if (bytes.length > 0) this.#append(bytes);
     // Skipping the rescan is only safe while the held text cannot yet be too large: past the
     // limit it may hold complete records, and only the unfinished one may be judged by its size.
-    if (!end && this.#text.length < this.#rescanAt && this.#text.length <= this.#max) return;
-    this.#scan(end);
+    if (!end && this.#heldBytes < this.#rescanAt && this.#heldBytes <= this.#max) return;
+    const all = this.#buf.subarray(0, this.#heldBytes);
+    const start = this.#offset;
+    // Decoded here, not in #scan: a buffer of a map #scan has not seen would send the whole scan
+    // back to unoptimised code.
+    const text = all.toString('utf8');
+    this.#ascii = text.length === all.length;
+    this.#bytes = all;
+    try {
+      this.#scan(text, end);
+    } finally {
+      // Nothing of this text may outlive the scan through the reused array or the piece.
+      this.#fields.length = 0;
+      this.#piece = '';
+      this.#finders = undefined;
+      this.#bytes = undefined;
+    }
+    // The rest, from the first record not complete, moves to the front.
+    const done = this.#offset - start;
+    const rest = all.length - done;
+    if (rest > 0 && done > 0) this.#buf.copyWithin(0, done, all.length);
+    this.#heldBytes = rest;
+    this.#rescanAt = rest * 2;
+    // A buffer grown for one large record is given back once it is mostly empty.
+    if (this.#buf.length > 4 * BUFFER && rest * 4 < this.#buf.length) {
+      const smaller = Buffer.allocUnsafe(Math.max(BUFFER, 2 * rest));
+      this.#buf.copy(smaller, 0, 0, rest);
+      this.#buf = smaller;
+    }
+    // What is held now is the start of one unfinished record: once that alone passes the limit,
+    // the whole record will too, whatever chunks bring the rest. Memory stays bounded by it.
+    if (rest > this.#max) throw this.#records.tooLarge(this.#line);
   }
 
-  #scan(end: boolean): void {
-    const text = this.#text;
+  /** Copies `bytes` after the held ones, growing the buffer when they do not fit. */
+  #append(bytes: Buffer): void {
+    const need = this.#heldBytes + bytes.length;
+    if (need > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.#buf.length, BUFFER));
+      this.#buf.copy(grown, 0, 0, this.#heldBytes);
+      this.#buf = grown;
+    }
+    bytes.copy(this.#buf, this.#heldBytes);
+    this.#heldBytes = need;
+  }
+
+  #scan(text: string, end: boolean): void {
     const n = text.length;
     const records = this.#records;
-    const ascii = this.#ascii;
-    const wide = ascii ? undefined : new NextWide(text);
-    const dl = this.#delimiter.length;
     const fields = this.#fields;
-    const next: Finders = {
-      delimiter: new NextOf(text, this.#delimiter),
-      quote: new NextOf(text, this.#quote),
-      cr: new NextOf(text, '\r'),
-      lf: new NextOf(text, '\n'),
-    };
-    // The piece fields are sliced from: text[pieceFrom + 1, pieceTo) is piece[1, ...).
-    let piece = '';
-    let pieceFrom = 0;
-    let pieceTo = 0;
+    const delimiter = this.#delimiter;
+    const dl = delimiter.length;
+    const quote = this.#quoteText;
+    const wide = this.#ascii ? undefined : new NextWide(text);
+    this.#end = end;
+    this.#pieceStart = 1;
+    this.#pieceTo = 0;
+    // The next delimiter, quote, LF and CR at or after where each was last looked for (n: none).
+    // Positions only move forward, so a cached one is still the next while it is not behind the
+    // point asked about: each occurrence is searched for once, however many fields ask. Lines
+    // without a quote, most lines of most files, are read here with them in locals; #quoted takes
+    // and gives them back through fields.
+    let nd = -1;
+    let nq = this.#quoteCode < 0 ? n : -1;
+    let nlf = -1;
+    let ncr = -1;
     let pos = 0;
     let line = this.#line;
     let offset = this.#offset;
     while (pos < n) {
-      const lf = next.lf.from(pos);
-      const cr = next.cr.from(pos);
-      const eol = lf < cr ? lf : cr;
-      let count = 0;
+      if (nlf < pos) nlf = find(text, '\n', pos);
+      if (ncr < pos) ncr = find(text, '\r', pos);
+      if (nq < pos) nq = find(text, quote, pos);
+      const eol = nlf < ncr ? nlf : ncr;
       let after: number;
+      let count = 0;
       let breaks = 0;
-      let terminated: boolean;
-      let broken: Scanned['broken'];
-      // A line with nothing on it; a line holding only "" is a record with one empty field.
+      let terminated = true;
       let blank = false;
-      if (next.quote.from(pos) < eol) {
-        const scanned = this.#scanQuoted(text, pos, end, next);
-        if (scanned === undefined) break;
-        ({ count, next: after, breaks, terminated, broken } = scanned);
-        if (broken === undefined) {
-          if (pos <= pieceFrom || after > pieceTo) {
-            pieceTo = Math.min(n, Math.max(after, pos + PIECE));
-            piece = ' ' + text.slice(pos, pieceTo);
-            pieceFrom = pos - 1;
-          }
-          const bounds = this.#bounds;
-          const doubled = this.#doubled;
-          let e = 0;
-          for (let f = 0; f < count; f++) {
-            const to = bounds[3 * f + 1]! - pieceFrom;
-            let from = bounds[3 * f]! - pieceFrom;
-            let escapes = bounds[3 * f + 2]!;
-            if (escapes === 0) {
-              fields[f] = piece.slice(from, to);
-              continue;
-            }
-            // Each doubled quote becomes one: the field is the pieces between them, joined.
-            let value = '';
-            for (; escapes > 0; escapes--) {
-              const at = doubled[e++]! - pieceFrom;
-              value += piece.slice(from, at + 1);
-              from = at + 2;
-            }
-            fields[f] = value + piece.slice(from, to);
-          }
-        }
-      } else {
+      let broken: Scanned['broken'];
+      if (nq >= eol) {
+        // No quote before the line end: the line is the record, cut at its delimiters.
         if (eol === n) {
           if (!end) break;
           after = n;
           terminated = false;
-        } else if (eol === lf) {
-          after = eol + 1;
-          terminated = true;
-        } else if (eol + 1 < n) {
-          after = text.charCodeAt(eol + 1) === LF ? eol + 2 : eol + 1;
-          terminated = true;
-        } else {
+        } else if (eol === nlf) after = eol + 1;
+        else if (eol + 1 < n) after = text.charCodeAt(eol + 1) === LF ? eol + 2 : eol + 1;
+        else {
           // A CR at the end of the chunk may be the first half of a CRLF.
           if (!end) break;
           after = n;
-          terminated = true;
         }
         blank = eol === pos;
-        if (pos <= pieceFrom || eol > pieceTo) {
-          pieceTo = Math.min(n, Math.max(eol, pos + PIECE));
-          piece = ' ' + text.slice(pos, pieceTo);
-          pieceFrom = pos - 1;
-        }
+        this.#cover(text, pos, eol);
+        const piece = this.#piece;
+        const base = this.#pieceFrom;
         let from = pos;
         for (;;) {
-          const at = next.delimiter.from(from);
-          if (at >= eol) {
-            fields[count++] = piece.slice(from - pieceFrom, eol - pieceFrom);
+          if (nd < from) nd = find(text, delimiter, from);
+          if (nd >= eol) {
+            fields[count++] = piece.slice(from - base, eol - base);
             break;
           }
-          fields[count++] = piece.slice(from - pieceFrom, at - pieceFrom);
-          from = at + dl;
+          fields[count++] = piece.slice(from - base, nd - base);
+          from = nd + dl;
         }
+      } else {
+        this.#nd = nd;
+        this.#nq = nq;
+        this.#nlf = nlf;
+        this.#ncr = ncr;
+        after = this.#quoted(text, pos);
+        if (after < 0) break;
+        nd = this.#nd;
+        nq = this.#nq;
+        nlf = this.#nlf;
+        ncr = this.#ncr;
+        count = this.#count;
+        breaks = this.#breaks;
+        terminated = this.#terminated;
+        broken = this.#broken;
       }
       // A record's size in bytes is its length in characters unless it holds one past U+007F.
       const size = wide === undefined || wide.from(pos) >= after ? after - pos : Buffer.byteLength(text.slice(pos, after));
@@ -203,24 +259,194 @@ export class FastEngine implements CsvEngine {
       const nextLine = line + breaks + 1;
       if (broken === undefined) records.record(fields, line, offset, nextLine, blank, count);
       else records.broken(line, broken.code, broken.column, offset, nextLine);
-      line += breaks + (terminated ? 1 : 0);
+      line = terminated ? nextLine : line + breaks;
+      this.#line = line;
+      this.#offset = offset;
       pos = after;
     }
-    // Nothing of this text may outlive the scan through the reused array.
-    fields.length = 0;
-    this.#text = pos === n ? '' : pos === 0 ? text : text.slice(pos);
-    if (pos > 0) this.#ascii = ascii;
-    this.#line = line;
-    this.#offset = offset;
-    this.#rescanAt = this.#text.length * 2;
-    // What is held now is the start of one unfinished record: once that alone passes the limit,
-    // the whole record will too, whatever chunks bring the rest. Memory stays bounded by it.
-    if (this.#text.length > 0 && this.#heldBytes() > this.#max) throw records.tooLarge(line);
+    // Nothing follows the loop: V8 compiles this loop on the stack while it runs, before the code
+    // after it has run once, and code compiled so leaves at the first statement it has not seen
+    // run, at the end of every later scan too (measured: the whole scan ran unoptimised).
   }
 
-  /** UTF-8 bytes of the held text. */
-  #heldBytes(): number {
-    return this.#ascii ? this.#text.length : Buffer.byteLength(this.#text);
+  /** Makes the piece fields are sliced from cover text[pos, to) (see {@link FastEngine}). */
+  #cover(text: string, pos: number, to: number): void {
+    if (pos >= this.#pieceStart && to <= this.#pieceTo) return;
+    const pieceTo = Math.min(text.length, Math.max(to, pos + PIECE));
+    if (this.#ascii) {
+      // One byte a character: the bytes decode to a flat copy of the text directly.
+      this.#piece = this.#bytes!.toString('latin1', pos, pieceTo);
+      this.#pieceFrom = pos;
+    } else {
+      // Prefixing a character makes a concatenation, which V8 copies out on first use.
+      this.#piece = ' ' + text.slice(pos, pieceTo);
+      this.#pieceFrom = pos - 1;
+    }
+    this.#pieceStart = pos;
+    this.#pieceTo = pieceTo;
+  }
+
+  /**
+   * A record with a quote. Well-formed ones are read here, noting each field's bounds; at the
+   * first sign of a broken one, #scanQuoted reads the record again from its start and reports it
+   * exactly as the csv-parse engine does.
+   */
+  #quoted(text: string, pos: number): number {
+    const n = text.length;
+    const end = this.#end;
+    const q = this.#quoteCode;
+    const quote = this.#quoteText;
+    const delimiter = this.#delimiter;
+    const dl = delimiter.length;
+    const d0 = delimiter.charCodeAt(0);
+    let bounds: Int32Array = this.#bounds;
+    let doubled: Int32Array = this.#doubled;
+    let nd = this.#nd;
+    let nq = this.#nq;
+    let nlf = this.#nlf;
+    let ncr = this.#ncr;
+    let escapes = 0;
+    let count = 0;
+    let breaks = 0;
+    let after = -1;
+    let terminated = true;
+    let slow = false;
+    for (let i = pos; ; ) {
+      if (3 * count + 3 > bounds.length) bounds = this.#growBounds();
+      if (i < n && text.charCodeAt(i) === q) {
+        // A quoted field: to its closing quote, past doubled ones.
+        let k = i + 1;
+        let fieldEscapes = 0;
+        for (;;) {
+          if (nq < k) nq = find(text, quote, k);
+          k = nq;
+          if (k + 1 >= n) {
+            // Not closed yet, or a doubled quote split across chunks: wait for more text.
+            if (!end) return -1;
+            if (k >= n) slow = true; // never closed
+            break;
+          }
+          if (text.charCodeAt(k + 1) !== q) break;
+          if (escapes === doubled.length) doubled = this.#growDoubled();
+          doubled[escapes++] = k;
+          fieldEscapes++;
+          k += 2;
+        }
+        if (slow) break;
+        if (nlf <= i) nlf = find(text, '\n', i + 1);
+        if (ncr <= i) ncr = find(text, '\r', i + 1);
+        if (nlf < k || ncr < k) breaks += countBreaks(text, i + 1, k);
+        bounds[3 * count] = i + 1;
+        bounds[3 * count + 1] = k;
+        bounds[3 * count + 2] = fieldEscapes;
+        count++;
+        i = k + 1;
+        if (i >= n) {
+          after = n;
+          terminated = false;
+          break;
+        }
+        const c = text.charCodeAt(i);
+        // Most often a delimiter follows; comparing its first character first spares a search.
+        if (c === d0 && (dl === 1 || text.startsWith(delimiter, i))) {
+          i += dl;
+          continue;
+        }
+        if (c === LF) after = i + 1;
+        else if (c === CR) {
+          if (i + 1 < n) after = text.charCodeAt(i + 1) === LF ? i + 2 : i + 1;
+          else if (!end) return -1;
+          else after = i + 1;
+        } else slow = true; // characters after the closing quote
+        break;
+      }
+      // An unquoted field: up to the next delimiter or line end, with no quote in it.
+      if (nd < i) nd = find(text, delimiter, i);
+      if (nlf < i) nlf = find(text, '\n', i);
+      if (ncr < i) ncr = find(text, '\r', i);
+      if (nq < i) nq = find(text, quote, i);
+      const lineEnd = nlf < ncr ? nlf : ncr;
+      const stop = nd < lineEnd ? nd : lineEnd;
+      if (nq < stop) {
+        slow = true; // a quote inside an unquoted field
+        break;
+      }
+      if (stop >= n && !end) return -1;
+      bounds[3 * count] = i;
+      bounds[3 * count + 1] = stop;
+      bounds[3 * count + 2] = 0;
+      count++;
+      if (stop >= n) {
+        after = n;
+        terminated = false;
+        break;
+      }
+      if (stop === nd) {
+        i = nd + dl;
+        continue;
+      }
+      if (stop === nlf) after = stop + 1;
+      else if (stop + 1 < n) after = text.charCodeAt(stop + 1) === LF ? stop + 2 : stop + 1;
+      else if (!end) return -1;
+      else after = stop + 1;
+      break;
+    }
+    this.#nd = nd;
+    this.#nq = nq;
+    this.#nlf = nlf;
+    this.#ncr = ncr;
+    if (slow) {
+      const scanned = this.#scanQuoted(text, pos, end, (this.#finders ??= finders(text, delimiter, this.#quote)));
+      if (scanned === undefined) return -1;
+      this.#count = scanned.count;
+      this.#breaks = scanned.breaks;
+      this.#terminated = scanned.terminated;
+      this.#broken = scanned.broken;
+      if (scanned.broken !== undefined) return scanned.next;
+      ({ count, next: after } = scanned);
+      bounds = this.#bounds;
+      doubled = this.#doubled;
+    } else {
+      this.#count = count;
+      this.#breaks = breaks;
+      this.#terminated = terminated;
+      this.#broken = undefined;
+    }
+    this.#cover(text, pos, after);
+    const piece = this.#piece;
+    const base = this.#pieceFrom;
+    const fields = this.#fields;
+    let e = 0;
+    for (let f = 0; f < count; f++) {
+      const to = bounds[3 * f + 1]! - base;
+      let from = bounds[3 * f]! - base;
+      let fieldEscapes = bounds[3 * f + 2]!;
+      if (fieldEscapes === 0) {
+        fields[f] = piece.slice(from, to);
+        continue;
+      }
+      // Each doubled quote becomes one: the field is the pieces between them, joined.
+      let value = '';
+      for (; fieldEscapes > 0; fieldEscapes--) {
+        const at = doubled[e++]! - base;
+        value += piece.slice(from, at + 1);
+        from = at + 2;
+      }
+      fields[f] = value + piece.slice(from, to);
+    }
+    return after;
+  }
+
+  #growBounds(): Int32Array {
+    const grown = new Int32Array(this.#bounds.length * 2);
+    grown.set(this.#bounds);
+    return (this.#bounds = grown);
+  }
+
+  #growDoubled(): Int32Array {
+    const grown = new Int32Array(this.#doubled.length * 2);
+    grown.set(this.#doubled);
+    return (this.#doubled = grown);
   }
 
   /** Notes a doubled quote at `at` in the quoted record being scanned. */
@@ -235,7 +461,7 @@ export class FastEngine implements CsvEngine {
 
   /** Notes field `index` as text[from, to), holding `escapes` doubled quotes. */
   #bound(index: number, from: number, to: number, escapes: number): void {
-    let bounds = this.#bounds;
+    let bounds: Int32Array = this.#bounds;
     if (3 * index + 3 > bounds.length) {
       const grown = new Int32Array(bounds.length * 2);
       grown.set(bounds);
@@ -398,6 +624,16 @@ class NextWide {
     }
     return this.#at;
   }
+}
+
+function finders(text: string, delimiter: string, quote: string | null): Finders {
+  return { delimiter: new NextOf(text, delimiter), quote: new NextOf(text, quote), cr: new NextOf(text, '\r'), lf: new NextOf(text, '\n') };
+}
+
+/** Where `what` next occurs in `text` at or after `from`; the text's length when it does not. */
+function find(text: string, what: string, from: number): number {
+  const at = text.indexOf(what, from);
+  return at === -1 ? text.length : at;
 }
 
 /** Line breaks in text[from, to): CRLF, CR and LF count once each. */

@@ -62,7 +62,7 @@ export function createCsvParser(options: CsvParserOptions = {}): Transform {
       record: (record) => {
         // Counted as it is found, so a failure found after it in the same chunk sees it in flight.
         counter.records++;
-        records.push(record);
+        records[records.length] = record;
       },
       failure: (failure, values, end, nextLine) => {
         onRowFailure?.(failure, values, end, nextLine);

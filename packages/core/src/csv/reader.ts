@@ -79,7 +79,8 @@ export class CsvReader {
     if (this.#head !== undefined) {
       chunk = this.#head.length === 0 ? chunk : Buffer.concat([this.#head, chunk]);
       if (chunk.length < SIGNATURE_BYTES) {
-        this.#head = chunk;
+        // Held across writes, so a copy: the caller may reuse its buffer once a write returns.
+        this.#head = Buffer.from(chunk);
         return;
       }
       this.#head = undefined;
@@ -122,7 +123,8 @@ export class CsvReader {
   #feed(bytes: Buffer, end: boolean): void {
     if (this.#engine === undefined) {
       const held = this.#delimiterHeld!;
-      if (bytes.length > 0) held.push(bytes);
+      // Held across writes, so a copy: the caller may reuse its buffer once a write returns.
+      if (bytes.length > 0) held.push(Buffer.from(bytes));
       this.#delimiterHeldBytes += bytes.length;
       const joined = held.length === 1 ? held[0]! : Buffer.concat(held);
       const start = firstNonBlank(joined);

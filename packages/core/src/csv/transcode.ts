@@ -56,7 +56,7 @@ function utf8Passthrough(start: number): Transcoder {
       const bytes = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
       // A BOM split across 1-byte chunks must still be recognised.
       if (bytes.length < 3 && isBomPrefix(bytes)) {
-        head = bytes;
+        head = Buffer.from(bytes); // held across writes: the caller may reuse its buffer
         return EMPTY;
       }
       return settle(bytes);
@@ -159,7 +159,7 @@ function autoTranscoder(): Transcoder {
     },
     write(chunk) {
       if (chosen) return chosen.write(chunk);
-      held.push(chunk);
+      held.push(Buffer.from(chunk)); // held across writes: the caller may reuse its buffer
       heldBytes += chunk.length;
       return heldBytes >= SNIFF_BYTES ? choose(false) : EMPTY;
     },
