@@ -456,7 +456,9 @@ function abortMessage(reason: unknown): string {
 
 /** A stream source as a `Readable`. */
 function toReadable(source: Exclude<IngestSource, SeekableSource>): Readable {
-  return source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true });
+  // One chunk read ahead, not object mode's default of 16: the parser is the slow side, and 16
+  // chunks of a file read 256 KiB at a time are 4 MiB of Buffers held for nothing.
+  return source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true, highWaterMark: 1 });
 }
 
 function toIngestError(err: unknown): IngestError {
