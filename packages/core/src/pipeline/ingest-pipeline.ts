@@ -264,7 +264,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
           this.#settleEarly(line, record?.end, record?.nextLine, undefined, true);
         },
       }),
-      createBatcher({ size: o.batch.size, maxBytes: o.batch.maxBytes, maxWaitMs: o.batch.maxWaitMs }),
+      createBatcher({ size: o.batch.size, maxBytes: o.batch.maxBytes, maxWaitMs: o.batch.maxWaitMs, consumeArrays: true }),
     );
     return [readable, ...stages, sink];
   }

@@ -291,7 +291,7 @@ async function main(): Promise<void> {
             flushSoon();
           },
         }),
-        createBatcher(init.batch),
+        createBatcher({ ...init.batch, consumeArrays: true }),
         sink,
         { signal: controller.signal },
       );
