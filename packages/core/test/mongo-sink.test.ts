@@ -42,6 +42,30 @@ describe(`mongoSink against the real server`, () => {
     expect((await c.find({}, { projection: { _id: 0 } }).sort({ sku: 1 }).toArray()).map((d) => d.name)).toEqual(['first', 'second', 'third']);
   });
 
+  it("a settled batch: the pipeline lets go of a mongoSink batch's rows once counted; a writer of the user's keeps its batches whole", async () => {
+    const c = fresh();
+    const writer = mongoSink(c);
+    const seen: Batch[] = [];
+    const write = writer.write;
+    writer.write = (batch, attempt) => {
+      seen.push(batch);
+      return write(batch, attempt);
+    };
+    const csv = 'sku,name\nA,1\nB,2\nC,3\n';
+    const report = await createIngestPipeline({ sink: writer, batch: { size: 2 } }).run([csv]);
+    expect(report).toMatchObject({ rowsWritten: 3, batchesWritten: 2 });
+    expect(await c.countDocuments()).toBe(3);
+    expect(seen.map((b) => [b.items.length, b.bytes > 0])).toEqual([
+      [0, true],
+      [0, true],
+    ]);
+
+    const kept: Batch[] = [];
+    const own = { write: async (batch: Batch) => (kept.push(batch), { written: batch.items.length, inserted: batch.items.length, upserted: 0, matched: 0, modified: 0, failures: [] }) };
+    await createIngestPipeline({ sink: own, batch: { size: 2 } }).run([csv]);
+    expect(kept.map((b) => b.items.map((i) => i.document.sku))).toEqual([['A', 'B'], ['C']]);
+  });
+
   it('insert: a batch retried after a lost acknowledgement writes nothing twice', async () => {
     const c = fresh();
     const writer = mongoSink(c);

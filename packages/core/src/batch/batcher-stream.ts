@@ -12,6 +12,17 @@ function toItem(value: unknown): LinedDocument {
   return { line: 0, document: value as Record<string, unknown>, bytes: estimateSize(value) };
 }
 
+/** @internal */
+export interface BatcherInternals {
+  /**
+   * Empty each array taken once its documents are in batches: set by the pipeline, whose arrays
+   * come from its own mapper and are read by nobody else. A stream's buffer is a linked list whose
+   * spent entries keep pointing at the next ones; an entry that reached the old generation keeps
+   * the later arrays, and their rows, alive until a full collection (see sink/release.ts).
+   */
+  consumeArrays?: boolean;
+}
+
 /**
  * A Transform from documents to {@link Batch}es, closed by count (`size`), by approximate bytes
  * (`maxBytes`) or by time (`maxWaitMs` after the first document of a partial batch).
@@ -19,8 +30,9 @@ function toItem(value: unknown): LinedDocument {
  * Takes a document, a {@link LinedDocument}, or an array of either. Byte sizes come from the CSV
  * record each document was read from; bare documents get a shallow estimate, never a serialization.
  */
-export function createBatcher(options: BatchOptions = {}): Transform {
-  const { maxWaitMs, ...limits } = normalizeBatchOptions(options);
+export function createBatcher(options: BatchOptions & BatcherInternals = {}): Transform {
+  const { consumeArrays = false, ...batchOptions } = options;
+  const { maxWaitMs, ...limits } = normalizeBatchOptions(batchOptions);
   const acc = new BatchAccumulator({ ...limits, maxWaitMs });
   let timer: NodeJS.Timeout | undefined;
   const clearTimer = (): void => {
@@ -40,6 +52,7 @@ export function createBatcher(options: BatchOptions = {}): Transform {
       const closed: Batch[] = [];
       if (Array.isArray(chunk)) {
         for (let i = 0; i < chunk.length; i++) acc.add(toItem(chunk[i]), closed);
+        if (consumeArrays) chunk.length = 0;
       } else {
         acc.add(toItem(chunk), closed);
       }

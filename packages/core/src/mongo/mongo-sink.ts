@@ -4,6 +4,7 @@ import { invalidOption } from '../errors.js';
 import { numberOption } from '../options/number-option.js';
 import type { Batch, BatchWriter, LinedDocument, RowFailure, WriteAttempt, WriteResult } from '../types.js';
 import { RowFailureCode } from '../types.js';
+import { markForgetful } from '../sink/release.js';
 import { isMissingKey, keyString } from './keys.js';
 import { isDuplicateKey, readBulkWriteError, toRowFailure, type DriverWriteError } from './write-errors.js';
 
@@ -95,12 +96,18 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     ...(options.bypassDocumentValidation ? { bypassDocumentValidation: true } : {}),
   };
   const prepared = new WeakMap<Batch, Prepared>();
+  /**
+   * For an insert batch whose write settled (and so left `prepared`): which of its documents got
+   * their `_id` here, so writing it again still knows them as our own. No document in it.
+   */
+  const assignedBefore = new WeakMap<Batch, boolean[]>();
 
   function prepare(batch: Batch): Prepared {
     let p = prepared.get(batch);
     if (p !== undefined) return p;
     p = { failures: [], docs: [], docItems: [], assignedId: [], ops: [], opItems: [], keys: new Set() };
     const groups = new Map<string, number>();
+    const before = assignedBefore.get(batch);
     for (const item of batch.items) {
       const doc = item.document;
       const bad = operatorField(doc);
@@ -120,7 +127,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
         if (assign) doc._id = new ObjectId();
         p.docs.push(doc);
         p.docItems.push(item);
-        p.assignedId.push(assign || item.assignedId === true);
+        p.assignedId.push(assign || item.assignedId === true || before?.[p.docs.length - 1] === true);
         continue;
       }
       const values = key.map((k) => doc[k]);
@@ -169,7 +176,12 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     result.failures.push(...p.failures);
     if (p.docs.length === 0) return result;
     try {
-      const r = await collection.insertMany(p.docs, writeOptions);
+      // The bulk API, which insertMany wraps: insertMany first maps every document to an
+      // `{ insertOne: { document } }` operation, two objects a row that live until the batch is
+      // acknowledged. Same command, same errors (MongoBulkWriteError), same write options.
+      const bulk = collection.initializeUnorderedBulkOp(writeOptions);
+      for (let i = 0; i < p.docs.length; i++) bulk.insert(p.docs[i]!);
+      const r = await bulk.execute(writeOptions);
       result.inserted = r.insertedCount;
       result.written = p.docs.length;
       return result;
@@ -252,11 +264,18 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     await applyOperations(p, indexes.slice(half), result);
   }
 
-  return {
+  const writer: BatchWriter = {
     resumeMode: mode === 'insert' ? 'insert' : 'keyed',
     async write(batch, attempt) {
       const p = prepare(batch);
-      return mode === 'insert' ? writeInsert(p, attempt) : writeKeyed(p);
+      const result = mode === 'insert' ? await writeInsert(p, attempt) : await writeKeyed(p);
+      // Settled: a write that returns is never attempted again (only a throw is retried), so its
+      // prepared documents go now. A WeakMap entry otherwise lives as long as its key, and a batch
+      // promoted to the old generation dies only at a full collection: until then the entry keeps
+      // every document of the batch alive for the young-generation collector (see sink/release.ts).
+      prepared.delete(batch);
+      if (mode === 'insert') assignedBefore.set(batch, p.assignedId);
+      return result;
     },
     keysOf(batch) {
       return mode === 'insert' ? undefined : prepare(batch).keys;
@@ -265,4 +284,5 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
       await collection.db.command({ ping: 1 }, { timeoutMS: pingTimeoutMs });
     },
   };
+  return markForgetful(writer);
 }

@@ -6,8 +6,12 @@ import { IngestError, IngestErrorCode } from '../errors.js';
  * every stage after it buffers a piece's records as one unit, so the rows held between the parser
  * and the sink grow with the piece: a 1 MiB chunk from the source (a file read with a large
  * `highWaterMark`, a big string) would otherwise make arrays of ~10,000 rows, several per stage.
+ * 16 KiB (~150 rows of 100 bytes) rather than 64: measured side by side on the 10-column clients
+ * file through the driver, CPU per row 13.1 µs instead of 15.9 and peak RSS 112 MB instead of 117
+ * (CLI), 11.1 µs and 109 MB instead of 13.5 and 113 (library): fewer rows wait between the stages,
+ * so fewer are alive at each young-generation collection.
  */
-export const MAX_PIECE_BYTES = 64 * 1024;
+export const MAX_PIECE_BYTES = 16 * 1024;
 
 /**
  * Counts the bytes that pass and ends the stream with `E_FILE_TOO_LARGE` past `limit`.
@@ -20,6 +24,9 @@ export function createByteMeter(limit: number, onBytes: (total: number) => void,
   let total = start;
   return new Transform({
     writableObjectMode: true,
+    // One source chunk waiting here, not object mode's default of 16: a file read in 256 KiB
+    // chunks would otherwise hold 4 MiB of Buffers ahead of the parser.
+    writableHighWaterMark: 1,
     // The next chunk is taken only once every piece of this one has been read.
     readableHighWaterMark: 1,
     transform(chunk: Buffer | Uint8Array | string, _enc, callback: TransformCallback) {

@@ -15,6 +15,7 @@ import type { ColumnTypes } from '../rows/convert.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
 import { withDetail } from '../mongo/write-errors.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
+import { isForgetful, releaseBatch } from '../sink/release.js';
 import type { Batch, IngestReport, IngestSnapshot, RowFailure, RowFailureValues, WriteResult } from '../types.js';
 import { RowFailureCode } from '../types.js';
 import { runOnWorkers, type WorkersHost } from '../workers/coordinator.js';
@@ -263,7 +264,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
           this.#settleEarly(line, record?.end, record?.nextLine, undefined, true);
         },
       }),
-      createBatcher({ size: o.batch.size, maxBytes: o.batch.maxBytes, maxWaitMs: o.batch.maxWaitMs }),
+      createBatcher({ size: o.batch.size, maxBytes: o.batch.maxBytes, maxWaitMs: o.batch.maxWaitMs, consumeArrays: true }),
     );
     return [readable, ...stages, sink];
   }
@@ -324,6 +325,9 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
     const o = this.#options;
     const writer = this.#session ? this.#session.wrap(o.sink) : o.sink;
     const sink = createBulkSink(this.#observer.wrap(writer), { concurrency: o.concurrency, retry: o.retry, signal: this.#controller.signal });
+    // Only a writer that keeps nothing of a settled batch (mongoSink's) gets its batches emptied
+    // once counted: a user's writer may read them later.
+    const release = isForgetful(o.sink);
     sink.on('batchWritten', (result: WriteResult, batch: Batch) => {
       if (this.#settled) return;
       this.#accounting.written(result);
@@ -339,6 +343,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
       const snapshot = this.#accounting.snapshot();
       this.emit('progress', snapshot);
       this.#observer.progress(snapshot);
+      if (release) releaseBatch(batch);
     });
     sink.on('batchRefused', (err: IngestError, batch: Batch, transient: boolean) => {
       this.#ledger.refused(batch.items.length);
@@ -350,6 +355,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
         ? { code: RowFailureCode.E_UNCONFIRMED, message: "Unconfirmed: the database became unreachable while this row's batch was written, so it may or may not be there." }
         : { code: RowFailureCode.E_WRITE, message: "Not written: the database refused this row's batch." };
       for (const item of batch.items) this.#fail(withDetail({ line: item.line, ...failure }, err.message), item.document, false);
+      if (release) releaseBatch(batch);
     });
     sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
       this.#observer.retry(err, batch, attempt);
@@ -456,7 +462,9 @@ function abortMessage(reason: unknown): string {
 
 /** A stream source as a `Readable`. */
 function toReadable(source: Exclude<IngestSource, SeekableSource>): Readable {
-  return source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true });
+  // One chunk read ahead, not object mode's default of 16: the parser is the slow side, and 16
+  // chunks of a file read 256 KiB at a time are 4 MiB of Buffers held for nothing.
+  return source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true, highWaterMark: 1 });
 }
 
 function toIngestError(err: unknown): IngestError {

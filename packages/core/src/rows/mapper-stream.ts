@@ -49,6 +49,10 @@ export function createRowMapperStream(options: RowMapperStreamOptions): Transfor
     transform(chunk: CsvRecord[] | CsvRecord, _enc, callback: TransformCallback) {
       const records = Array.isArray(chunk) ? chunk : [chunk];
       const done = (err?: unknown): void => {
+        // The array is the parser's, handed on and read by nobody else: emptied, it no longer
+        // holds the records should a stream buffer entry that pointed at it outlive it (see
+        // sink/release.ts).
+        if (Array.isArray(chunk)) chunk.length = 0;
         if (err !== undefined) return callback(err as Error);
         const ready = docs;
         docs = [];

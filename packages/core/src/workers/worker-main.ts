@@ -13,6 +13,7 @@ import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { mongoSink } from '../mongo/mongo-sink.js';
 import { createRowMapperStream } from '../rows/mapper-stream.js';
 import { createBulkSink, type BulkSink } from '../sink/bulk-sink.js';
+import { isForgetful, releaseBatch } from '../sink/release.js';
 import type { Batch, CsvRecord, RowFailure, RowFailureValues, WriteResult } from '../types.js';
 import type { WorkerContext, WorkerSetup } from './options.js';
 import type { FromWorker, ToWorker, WireError, WireFailure, WorkerInit } from './protocol.js';
@@ -212,7 +213,8 @@ function flushWritten(): void {
   });
 }
 
-function watch(sink: BulkSink): void {
+/** `release`: the writer keeps nothing of a settled batch, so its rows are let go once sent on (see sink/release.ts). */
+function watch(sink: BulkSink, release: boolean): void {
   sink.on('batchWritten', (result: WriteResult, batch: Batch) => {
     const { failures: refused, ...counts } = result;
     const documents = refused.length > 0 ? new Map(batch.items.map((item) => [item.line, item.document])) : undefined;
@@ -233,6 +235,7 @@ function watch(sink: BulkSink): void {
       written.ranges.push(...rangesOf(batch));
       written.failures.push(...wired);
     }
+    if (release) releaseBatch(batch);
   });
   sink.on('batchRefused', (err: unknown, batch: Batch, transient: boolean) => {
     flushWritten();
@@ -241,6 +244,7 @@ function watch(sink: BulkSink): void {
     postWithValues({ type: 'refused', error: wireError(err, IngestErrorCode.E_SINK), transient, items }, () => {
       for (const i of items) delete i.values;
     });
+    if (release) releaseBatch(batch);
   });
   sink.on('retry', (err: unknown, batch: Batch, attempt: number) => {
     post({ type: 'retry', seq: batch.seq, attempt, message: err instanceof Error ? err.message : String(err) });
@@ -268,7 +272,7 @@ async function main(): Promise<void> {
     const start = await startMessage;
     if (start === undefined) return;
     const sink = createBulkSink(writer, { concurrency: init.concurrency, retry: init.retry, signal: controller.signal });
-    watch(sink);
+    watch(sink, isForgetful(writer));
     try {
       await pipeline(
         // One range's records at a time: the next range is parsed only when the stages want more.
@@ -287,7 +291,7 @@ async function main(): Promise<void> {
             flushSoon();
           },
         }),
-        createBatcher(init.batch),
+        createBatcher({ ...init.batch, consumeArrays: true }),
         sink,
         { signal: controller.signal },
       );
