@@ -1,4 +1,4 @@
-import { calculateObjectSize, ObjectId, serialize } from 'bson';
+import { calculateObjectSize, ObjectId, serialize } from './bson.js';
 import type { AnyBulkWriteOperation, Collection, Document, WriteConcernSettings } from 'mongodb';
 import { invalidOption } from '../errors.js';
 import { numberOption } from '../options/number-option.js';

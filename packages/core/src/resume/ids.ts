@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ObjectId } from 'bson';
+import { ObjectId } from '../mongo/bson.js';
 
 /**
  * The `_id` a resumable insert gives the row on `line`: 6 bytes of a hash of the import's nonce,

@@ -1,4 +1,4 @@
-import { ObjectId } from 'bson';
+import { ObjectId } from '../mongo/bson.js';
 import { invalidOption } from '../errors.js';
 
 /** Types a column can be converted to with the `types` option. */
