@@ -12,8 +12,7 @@ function toItem(value: unknown): LinedDocument {
   return { line: 0, document: value as Record<string, unknown>, bytes: estimateSize(value) };
 }
 
-/** @internal */
-export interface BatcherInternals {
+interface BatcherInternals {
   /**
    * Empty each array taken once its documents are in batches: set by the pipeline, whose arrays
    * come from its own mapper and are read by nobody else. A stream's buffer is a linked list whose
@@ -30,9 +29,20 @@ export interface BatcherInternals {
  * Takes a document, a {@link LinedDocument}, or an array of either. Byte sizes come from the CSV
  * record each document was read from; bare documents get a shallow estimate, never a serialization.
  */
-export function createBatcher(options: BatchOptions & BatcherInternals = {}): Transform {
-  const { consumeArrays = false, ...batchOptions } = options;
-  const { maxWaitMs, ...limits } = normalizeBatchOptions(batchOptions);
+export function createBatcher(options: BatchOptions = {}): Transform {
+  return batcher(options, {});
+}
+
+/**
+ * {@link createBatcher} for the pipeline's own stages, which own the arrays they pass it.
+ * @internal
+ */
+export function createConsumingBatcher(options: BatchOptions = {}): Transform {
+  return batcher(options, { consumeArrays: true });
+}
+
+function batcher(options: BatchOptions, { consumeArrays = false }: BatcherInternals): Transform {
+  const { maxWaitMs, ...limits } = normalizeBatchOptions(options);
   const acc = new BatchAccumulator({ ...limits, maxWaitMs });
   let timer: NodeJS.Timeout | undefined;
   const clearTimer = (): void => {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createBatcher } from '../batch/batcher-stream.js';
+import { createConsumingBatcher } from '../batch/batcher-stream.js';
 import { createCsvParser, type CsvTracking } from '../csv/parser-stream.js';
 import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { createMemoryMonitor, readMemory, type MemorySample } from '../memory/memory-monitor.js';
@@ -264,7 +264,7 @@ export class IngestPipeline extends EventEmitter<IngestPipelineEvents> {
           this.#settleEarly(line, record?.end, record?.nextLine, undefined, true);
         },
       }),
-      createBatcher({ size: o.batch.size, maxBytes: o.batch.maxBytes, maxWaitMs: o.batch.maxWaitMs, consumeArrays: true }),
+      createConsumingBatcher({ size: o.batch.size, maxBytes: o.batch.maxBytes, maxWaitMs: o.batch.maxWaitMs }),
     );
     return [readable, ...stages, sink];
   }

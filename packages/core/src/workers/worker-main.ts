@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createBatcher } from '../batch/batcher-stream.js';
+import { createConsumingBatcher } from '../batch/batcher-stream.js';
 import { CsvReader } from '../csv/reader.js';
 import { IngestError, IngestErrorCode, isIngestError } from '../errors.js';
 import { mongoSink } from '../mongo/mongo-sink.js';
@@ -291,7 +291,7 @@ async function main(): Promise<void> {
             flushSoon();
           },
         }),
-        createBatcher({ ...init.batch, consumeArrays: true }),
+        createConsumingBatcher(init.batch),
         sink,
         { signal: controller.signal },
       );
