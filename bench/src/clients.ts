@@ -96,18 +96,21 @@ export interface Client {
   command(target: Target, file: string, collection: string): { command: string; args: string[] };
 }
 
+/** mongoimport at `path`, `--type csv --headerline`, with the same number of workers as every client. */
+export function mongoimportClient(path: string): Client {
+  return {
+    label: `mongoimport --type csv --headerline -j ${WORKERS}`,
+    variant: 'mongoimport',
+    command: (t, file, collection) => ({
+      command: path,
+      args: ['--uri', t.uri, '-d', 'anti_oom_bench', '-c', collection, '--type', 'csv', '--headerline', '--file', file, '--numInsertionWorkers', String(WORKERS), '--quiet'],
+    }),
+  };
+}
+
 export function clients(mongoimport: string | undefined): Client[] {
   const list: Client[] = [];
-  if (mongoimport) {
-    list.push({
-      label: `mongoimport --type csv --headerline -j ${WORKERS}`,
-      variant: 'mongoimport',
-      command: (t, file, collection) => ({
-        command: mongoimport,
-        args: ['--uri', t.uri, '-d', 'anti_oom_bench', '-c', collection, '--type', 'csv', '--headerline', '--file', file, '--numInsertionWorkers', String(WORKERS), '--quiet'],
-      }),
-    });
-  }
+  if (mongoimport) list.push(mongoimportClient(mongoimport));
   list.push(
     {
       label: `anti-oom import -j ${WORKERS} (default engine)`,

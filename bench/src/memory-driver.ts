@@ -5,7 +5,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clientsFile, sizeLabel, sizeOf } from './data.js';
-import { measureClients, WORKERS, type Client, type Target } from './clients.js';
+import { measureClients, mongoimportClient, WORKERS, type Client, type Target } from './clients.js';
 import { round } from './stats.js';
 import { runTimed } from './timed.js';
 import type { ScenarioResult, VariantResult } from './report.js';
@@ -31,16 +31,7 @@ function memoryClients(mongoimport: string | undefined): Client[] {
       command: (t, file) => ({ command: process.execPath, args: [LIB_CHILD, CORE, file, t.uri] }),
     },
   ];
-  if (mongoimport) {
-    list.unshift({
-      label: `mongoimport --type csv --headerline -j ${WORKERS}`,
-      variant: 'mongoimport',
-      command: (t, file, collection) => ({
-        command: mongoimport,
-        args: ['--uri', t.uri, '-d', 'anti_oom_bench', '-c', collection, '--type', 'csv', '--headerline', '--file', file, '--numInsertionWorkers', String(WORKERS), '--quiet'],
-      }),
-    });
-  }
+  if (mongoimport) list.unshift(mongoimportClient(mongoimport));
   return list;
 }
 
