@@ -43,7 +43,7 @@ export function createRowMapperStream(options: RowMapperStreamOptions): Transfor
 
   return new Transform({
     objectMode: true,
-    // One array of records in, one of documents out: each is a parsed piece (≤ 64 KiB of CSV), and
+    // One array of records in, one of documents out: each is a parsed piece (≤ MAX_PIECE_BYTES of CSV), and
     // a second one per side only held more rows, not more speed.
     highWaterMark: 1,
     transform(chunk: CsvRecord[] | CsvRecord, _enc, callback: TransformCallback) {
