@@ -29,7 +29,7 @@ export type { MongoSinkMode, MongoSinkOptions } from './mongo/mongo-sink.js';
 
 export { mongoCheckpoints } from './resume/mongo-checkpoints.js';
 export type { MongoCheckpointsOptions } from './resume/mongo-checkpoints.js';
-export { fileSource } from './resume/source.js';
+export { FILE_READ_BYTES, fileSource } from './resume/source.js';
 export type { SeekableSource } from './resume/source.js';
 export type { ResumeOptions } from './resume/session.js';
 export type { Checkpoint, CheckpointStore, SourceFingerprint } from './resume/store.js';

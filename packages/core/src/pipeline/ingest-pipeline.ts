@@ -463,7 +463,7 @@ function abortMessage(reason: unknown): string {
 /** A stream source as a `Readable`. */
 function toReadable(source: Exclude<IngestSource, SeekableSource>): Readable {
   // One chunk read ahead, not object mode's default of 16: the parser is the slow side, and 16
-  // chunks of a file read 256 KiB at a time are 4 MiB of Buffers held for nothing.
+  // chunks of a file read 256 KiB at a time would be 4 MiB of Buffers held for nothing.
   return source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array | string>, { objectMode: true, highWaterMark: 1 });
 }
 
