@@ -71,20 +71,29 @@ export async function startAckTarget(): Promise<Target> {
   };
 }
 
-/** The test database: rows are counted in the collection, which is then dropped. */
-export function databaseTarget(server: MongoServer): Target {
-  const uri = server.uri;
+/**
+ * The test database, a fresh server for every run (`start` is called before each): one server
+ * kept for a whole round got slower run after run (the same client took 19 s first in a round and
+ * 30 s last), which fell on whichever client ran later. Rows are counted in the collection.
+ */
+export async function databaseTarget(start: () => Promise<MongoServer>): Promise<Target> {
+  let server = await start();
+  let fresh = true;
   return {
     name: 'db',
-    uri,
+    get uri() {
+      return server.uri;
+    },
     description: server.description ?? server.kind,
-    arrived: (collection) =>
-      withClient(uri, async (c) => {
-        const n = await c.db('anti_oom_bench').collection(collection).countDocuments();
-        await c.db('anti_oom_bench').collection(collection).drop().catch(() => {});
-        return n;
-      }),
-    clear: (collection) => withClient(uri, (c) => c.db('anti_oom_bench').collection(collection).drop().catch(() => false)).then(() => undefined),
+    arrived: (collection) => withClient(server.uri, (c) => c.db('anti_oom_bench').collection(collection).countDocuments()),
+    async clear() {
+      if (fresh) {
+        fresh = false;
+        return;
+      }
+      await server.stop();
+      server = await start();
+    },
     stop: () => server.stop(),
   };
 }
@@ -222,7 +231,7 @@ export function clientsScenario(target: Target, variants: VariantResult[], rows:
   else notes.push(`mongoimport: ${mongoimport.path} (built from mongo-tools' source, Apache-2.0).`);
   const server = variants.filter((v) => v.serverCpuMicrosPerRow).map((v) => v.serverCpuMicrosPerRow!.median);
   if (server.length) notes.push(`The acknowledge-only server (Node, in a process of its own) spent ${round(Math.min(...server), 2)}–${round(Math.max(...server), 2)} µs of CPU per row (median per client), against the clients' figures above: it is not the bottleneck.`);
-  if (target.name === 'db') notes.push(`Into ${target.description}, the database is the bottleneck: every client waits on it, so these figures say little about the clients themselves (the acknowledge-only table does). No warm-up run here (a run takes minutes); the collection is counted and dropped after every run.`);
+  if (target.name === 'db') notes.push(`Into ${target.description}, the database is the bottleneck: every client waits on it, so these figures say little about the clients themselves (the acknowledge-only table does). No warm-up run here (a run takes minutes); every run gets a freshly started server, and its rows are counted there.`);
   return {
     name: `clients-${target.name}`,
     title: `Clients, whole processes: ${rows.toLocaleString('en')} rows × 10 columns (${Math.round(bytes / 1048576)} MB, quoted fields, UTF-8), ${WORKERS} workers, into ${target.description}`,
