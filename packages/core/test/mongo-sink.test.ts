@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Collection, Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MongoClient, type Collection, type CommandStartedEvent, type Db } from 'mongodb';
 import { createIngestPipeline, mongoSink, RowFailureCode, type Batch, type IngestPipelineOptions } from '../src/index.js';
 import { expectBalanced, openTestDb } from './helpers.js';
 
@@ -85,6 +85,46 @@ describe(`mongoSink against the real server`, () => {
     const r = await writer.write(batchOf([{ _id: 'taken', n: 'ours' }, { n: 2 }]), { attempt: 1, signal: new AbortController().signal });
     expect(r.written).toBe(1);
     expect(r.failures).toMatchObject([{ line: 2, code: RowFailureCode.E_DUPLICATE_KEY }]);
+  });
+
+  it('insert: a batch goes to the server as one insert command carrying every row, with the write concern given', async () => {
+    const client = new MongoClient(inject('mongoUri'), { monitorCommands: true });
+    try {
+      const inserts: CommandStartedEvent[] = [];
+      client.on('commandStarted', (e) => e.commandName === 'insert' && inserts.push(e));
+      // The collection's own write concern (w: 1) and the sink's (wtimeoutMS) merge, field by field.
+      const c = client.db(db.databaseName).collection(`c${n++}`, { writeConcern: { w: 1 } });
+      const docs = Array.from({ length: 1000 }, (_, i) => ({ sku: `sku-${i}`, name: `Product ${i}`, note: 'çà et là 😀' }));
+      const r = await mongoSink(c, { writeConcern: { wtimeoutMS: 5000 } }).write(batchOf(docs), { attempt: 0, signal: new AbortController().signal });
+      expect(r).toMatchObject({ written: 1000, inserted: 1000, failures: [] });
+      expect(inserts).toHaveLength(1);
+      expect(inserts[0]!.command.documents).toHaveLength(1000);
+      expect(inserts[0]!.command.writeConcern).toEqual({ w: 1, wtimeout: 5000 });
+      expect(await c.countDocuments({ note: 'çà et là 😀' })).toBe(1000);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('insert: a batch too large for one command (three rows of 6 MiB) is split over several, and every row lands', async () => {
+    const client = new MongoClient(inject('mongoUri'), { monitorCommands: true });
+    try {
+      let inserts = 0;
+      client.on('commandStarted', (e) => e.commandName === 'insert' && inserts++);
+      const c = client.db(db.databaseName).collection(`c${n++}`);
+      const big = 'x'.repeat(6 * 1024 * 1024);
+      const report = await createIngestPipeline({ sink: mongoSink(c), csv: { maxRecordBytes: 8 * 1024 * 1024 }, batch: { maxBytes: 64 * 1024 * 1024 } }).run([
+        `sku,blob\nA,${big}\n`,
+        `B,${big}\n`,
+        `C,${big}\n`,
+      ]);
+      expectBalanced(report);
+      expect(report).toMatchObject({ rowsWritten: 3, rowsFailed: 0, batchesWritten: 1 });
+      expect(inserts).toBeGreaterThanOrEqual(2);
+      expect(await c.countDocuments({ blob: big })).toBe(3);
+    } finally {
+      await client.close();
+    }
   });
 
   it('upsert: the later row with the same key wins, within a batch and across concurrent batches', async () => {

@@ -5,6 +5,8 @@ import { numberOption } from '../options/number-option.js';
 import type { Batch, BatchWriter, LinedDocument, RowFailure, WriteAttempt, WriteResult } from '../types.js';
 import { RowFailureCode } from '../types.js';
 import { markForgetful } from '../sink/release.js';
+import { fitsInOneCommand } from './bson-size-bound.js';
+import { commandWriteConcern, insertCommand, MAX_WRITE_BATCH } from './insert-command.js';
 import { isMissingKey, keyString } from './keys.js';
 import { isDuplicateKey, readBulkWriteError, toRowFailure, type DriverWriteError } from './write-errors.js';
 
@@ -44,6 +46,8 @@ interface Prepared {
   docs: Document[];
   docItems: LinedDocument[];
   assignedId: boolean[];
+  /** For insert: whether `docs` go as one `insert` command rather than through the bulk API. */
+  oneCommand: boolean;
   /** For upsert/merge: one operation per distinct key, with every row it stands for. */
   ops: AnyBulkWriteOperation[];
   opItems: LinedDocument[][];
@@ -95,6 +99,9 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     ...(options.writeConcern ? { writeConcern: options.writeConcern } : {}),
     ...(options.bypassDocumentValidation ? { bypassDocumentValidation: true } : {}),
   };
+  const writeConcern = commandWriteConcern(options.writeConcern, collection.writeConcern);
+  // An unacknowledged write has no reply to read refusals from: the bulk API handles it.
+  const commandAllowed = writeConcern?.w !== 0;
   const prepared = new WeakMap<Batch, Prepared>();
   /**
    * For an insert batch whose write settled (and so left `prepared`): which of its documents got
@@ -105,7 +112,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
   function prepare(batch: Batch): Prepared {
     let p = prepared.get(batch);
     if (p !== undefined) return p;
-    p = { failures: [], docs: [], docItems: [], assignedId: [], ops: [], opItems: [], keys: new Set() };
+    p = { failures: [], docs: [], docItems: [], assignedId: [], oneCommand: false, ops: [], opItems: [], keys: new Set() };
     const groups = new Map<string, number>();
     const before = assignedBefore.get(batch);
     for (const item of batch.items) {
@@ -148,6 +155,8 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
         p.opItems[at]!.push(item);
       }
     }
+    // The server takes a command of up to 16 MiB + 16 KiB; the slack covers the command's own fields.
+    p.oneCommand = commandAllowed && p.docs.length > 0 && p.docs.length <= MAX_WRITE_BATCH && fitsInOneCommand(p.docs, MAX_BSON_BYTES);
     prepared.set(batch, p);
     return p;
   }
@@ -175,31 +184,40 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     const result = emptyResult();
     result.failures.push(...p.failures);
     if (p.docs.length === 0) return result;
-    try {
-      // The bulk API, which insertMany wraps: insertMany first maps every document to an
-      // `{ insertOne: { document } }` operation, two objects a row that live until the batch is
-      // acknowledged. Same command, same errors (MongoBulkWriteError), same write options.
-      const bulk = collection.initializeUnorderedBulkOp(writeOptions);
-      for (let i = 0; i < p.docs.length; i++) bulk.insert(p.docs[i]!);
-      const r = await bulk.execute(writeOptions);
-      result.inserted = r.insertedCount;
+    const refused = new Map<number, DriverWriteError>();
+    if (p.oneCommand) {
+      const r = await insertCommand(collection, p.docs, { writeConcern, bypassDocumentValidation: options.bypassDocumentValidation === true });
+      result.inserted = r.inserted;
+      for (const we of r.writeErrors) refused.set(we.index, we);
+    } else {
+      try {
+        // The bulk API, for batches that may not fit in one command (it splits them) and for
+        // unacknowledged writes. Not insertMany, which first maps every document to an
+        // `{ insertOne: { document } }` operation, two objects a row that live until the batch is
+        // acknowledged. Same command, same errors (MongoBulkWriteError), same write options.
+        const bulk = collection.initializeUnorderedBulkOp(writeOptions);
+        for (let i = 0; i < p.docs.length; i++) bulk.insert(p.docs[i]!);
+        const r = await bulk.execute(writeOptions);
+        result.inserted = r.insertedCount;
+      } catch (err) {
+        const bulk = readBulkWriteError(err);
+        if (bulk === undefined || bulk.writeErrors.length === 0) throw err;
+        result.inserted = bulk.inserted;
+        for (const we of bulk.writeErrors) refused.set(we.index, we);
+      }
+    }
+    if (refused.size === 0) {
       result.written = p.docs.length;
       return result;
-    } catch (err) {
-      const bulk = readBulkWriteError(err);
-      if (bulk === undefined || bulk.writeErrors.length === 0) throw err;
-      result.inserted = bulk.inserted;
-      const refused = new Map<number, DriverWriteError>();
-      for (const we of bulk.writeErrors) refused.set(we.index, we);
-      // A retry, or a resumed import replaying rows an earlier run may have written.
-      const alreadyThere = attempt.attempt > 0 || attempt.replay === true ? await findOwnCopies(p, refused) : new Set<number>();
-      for (const [index, we] of refused) {
-        if (alreadyThere.has(index)) continue;
-        result.failures.push(toRowFailure(p.docItems[index]?.line ?? 0, we));
-      }
-      result.written = p.docs.length - (refused.size - alreadyThere.size);
-      return result;
     }
+    // A retry, or a resumed import replaying rows an earlier run may have written.
+    const alreadyThere = attempt.attempt > 0 || attempt.replay === true ? await findOwnCopies(p, refused) : new Set<number>();
+    for (const [index, we] of refused) {
+      if (alreadyThere.has(index)) continue;
+      result.failures.push(toRowFailure(p.docItems[index]?.line ?? 0, we));
+    }
+    result.written = p.docs.length - (refused.size - alreadyThere.size);
+    return result;
   }
 
   /**
