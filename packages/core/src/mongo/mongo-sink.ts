@@ -85,6 +85,11 @@ function operatorField(doc: Record<string, unknown>): string | undefined {
  *
  * Per-document refusals (duplicate key on a unique index, validator, size) become row failures
  * with the row's line; the rest of the batch is written.
+ *
+ * In `insert` mode a batch goes to the server as one `insert` command, serialized once, when it
+ * surely fits in one (under 16 MiB and 100,000 documents); a larger batch, or one with `w: 0`,
+ * goes through the driver's bulk API, which splits it. Either way the write concern is
+ * `writeConcern` over the collection's, field by field.
  */
 export function mongoSink(collection: Collection<any>, options: MongoSinkOptions = {}): BatchWriter {
   const mode = options.mode ?? 'insert';
