@@ -3,8 +3,15 @@ import fc from 'fast-check';
 import { BSON, Decimal128, Long, ObjectId } from 'bson';
 import { fitsInOneCommand } from '../src/mongo/bson-size-bound.js';
 
-/** The BSON size of `docs` as the `documents` array of a command: `{ d: docs }` less its 8 bytes of wrapper. */
-const arraySize = (docs: object[]): number => BSON.calculateObjectSize({ d: docs }) - 8;
+/**
+ * The BSON size of `docs` as the `documents` array of a command, written as the command is
+ * (undefined as null): `{ d: docs }` less its 8 bytes of wrapper. Serialized, not calculated:
+ * calculateObjectSize counts a typed array's bytes where the serializer writes an element each.
+ */
+const arraySize = (docs: object[]): number => BSON.serialize({ d: docs }, { ignoreUndefined: false }).length - 8;
+
+// The serializer refuses a key holding a NUL byte.
+const key = (maxLength: number) => fc.string({ unit: 'binary', minLength: 1, maxLength }).filter((k) => !k.includes('\0'));
 
 const leaf = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
@@ -22,13 +29,27 @@ const leaf = fc.oneof(
   fc.constant(Decimal128.fromString('12.5')),
   fc.constant(Long.fromNumber(7)),
   fc.uint8Array({ maxLength: 20 }),
+  fc.int8Array({ maxLength: 20 }),
+  fc.float64Array({ maxLength: 8 }),
+  fc.constant(/ab+c/gi),
+  fc.string({ maxLength: 20 }).map((s) => ({ toBSON: () => ({ s, t: [s, undefined] }) })),
+  fc.dictionary(key(4), fc.string({ maxLength: 8 }), { maxKeys: 3 }).map((o) => new Map(Object.entries(o))),
 );
 const value = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: 'small' }, leaf, tie('array'), tie('object')),
   array: fc.array(tie('value'), { maxLength: 4 }),
-  object: fc.dictionary(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }), tie('value'), { maxKeys: 5 }),
+  object: fc.dictionary(key(8), tie('value'), { maxKeys: 5 }),
 })).value;
-const docs = fc.array(fc.dictionary(fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }), value, { maxKeys: 8 }), { maxLength: 30 });
+const keyed = fc.dictionary(key(12), value, { maxKeys: 8 });
+// A document may also be a Map, or have a toBSON of its own: the serializer reads either.
+const docs = fc.array(
+  fc.oneof(
+    { weight: 4, arbitrary: keyed },
+    keyed.map((o) => new Map(Object.entries(o))),
+    keyed.map((o) => ({ toBSON: () => o })),
+  ),
+  { maxLength: 30 },
+);
 
 describe('fitsInOneCommand', () => {
   it('never says a batch fits when its BSON is larger than the limit', () => {

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { MongoClient, type Collection, type CommandStartedEvent, type Db } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { Long, MongoClient, type Collection, type CommandStartedEvent, type Db } from 'mongodb';
 import { createIngestPipeline, mongoSink, RowFailureCode, type Batch, type IngestPipelineOptions } from '../src/index.js';
+import { startAckServer } from '@anti-oom/testing/ack-server';
 import { expectBalanced, openTestDb } from './helpers.js';
 
 let t: Awaited<ReturnType<typeof openTestDb>>;
@@ -78,6 +79,16 @@ describe(`mongoSink against the real server`, () => {
     expect(await c.countDocuments()).toBe(3);
   });
 
+  it('insert: a retried row with an _id of its own, not first and holding a Long, is known as ours, not a duplicate', async () => {
+    const c = fresh();
+    const writer = mongoSink(c);
+    const batch = batchOf([{ n: 1, big: Long.fromNumber(2 ** 40), _id: 'given' }, { n: 2 }]);
+    const signal = new AbortController().signal;
+    expect((await writer.write(batch, { attempt: 0, signal })).written).toBe(2);
+    expect(await writer.write(batch, { attempt: 1, signal })).toMatchObject({ written: 2, failures: [] });
+    expect(await c.countDocuments()).toBe(2);
+  });
+
   it('insert: on a retry, a duplicate that is not our document is still a failure', async () => {
     const c = fresh();
     await c.insertOne({ _id: 'taken' as never, n: 'someone else' });
@@ -87,31 +98,36 @@ describe(`mongoSink against the real server`, () => {
     expect(r.failures).toMatchObject([{ line: 2, code: RowFailureCode.E_DUPLICATE_KEY }]);
   });
 
-  it('insert: a batch goes to the server as one insert command carrying every row, with the write concern given', async () => {
+  it('insert: a batch goes to the server as one insert command carrying every row, with the write concern that applies', async () => {
     const client = new MongoClient(inject('mongoUri'), { monitorCommands: true });
     try {
       const inserts: CommandStartedEvent[] = [];
       client.on('commandStarted', (e) => e.commandName === 'insert' && inserts.push(e));
-      // The collection's own write concern (w: 1) and the sink's (wtimeoutMS) merge, field by field.
-      const c = client.db(db.databaseName).collection(`c${n++}`, { writeConcern: { w: 1 } });
-      const docs = Array.from({ length: 1000 }, (_, i) => ({ sku: `sku-${i}`, name: `Product ${i}`, note: 'çà et là 😀' }));
-      const r = await mongoSink(c, { writeConcern: { wtimeoutMS: 5000 } }).write(batchOf(docs), { attempt: 0, signal: new AbortController().signal });
-      expect(r).toMatchObject({ written: 1000, inserted: 1000, failures: [] });
-      expect(inserts).toHaveLength(1);
-      expect(inserts[0]!.command.documents).toHaveLength(1000);
-      expect(inserts[0]!.command.writeConcern).toEqual({ w: 1, wtimeout: 5000 });
-      expect(await c.countDocuments({ note: 'çà et là 😀' })).toBe(1000);
+      const c = client.db(db.databaseName).collection(`c${n++}`, { writeConcern: { w: 1, wtimeoutMS: 5000 } });
+      const bulk = vi.spyOn(c, 'initializeUnorderedBulkOp');
+      const rows = (count: number) => Array.from({ length: count }, (_, i) => ({ sku: `sku-${i}`, name: `Product ${i}`, note: 'çà et là 😀' }));
+      const signal = new AbortController().signal;
+      // The collection's write concern, or the sink's when given: whole, never merged, as the driver does.
+      expect(await mongoSink(c).write(batchOf(rows(1000)), { attempt: 0, signal })).toMatchObject({ written: 1000, inserted: 1000, failures: [] });
+      expect(await mongoSink(c, { writeConcern: { w: 1 } }).write(batchOf(rows(10)), { attempt: 0, signal })).toMatchObject({ written: 10, failures: [] });
+      expect(bulk).not.toHaveBeenCalled();
+      expect(inserts.map((e) => [e.command.documents.length, e.command.writeConcern])).toEqual([
+        [1000, { w: 1, wtimeout: 5000 }],
+        [10, { w: 1 }],
+      ]);
+      expect(await c.countDocuments({ note: 'çà et là 😀' })).toBe(1010);
     } finally {
       await client.close();
     }
   });
 
-  it('insert: a batch too large for one command (three rows of 6 MiB) is split over several, and every row lands', async () => {
+  it('insert: a batch too large for one command (three rows of 6 MiB) goes through the bulk API, which splits it, and every row lands', async () => {
     const client = new MongoClient(inject('mongoUri'), { monitorCommands: true });
     try {
       let inserts = 0;
       client.on('commandStarted', (e) => e.commandName === 'insert' && inserts++);
       const c = client.db(db.databaseName).collection(`c${n++}`);
+      const bulk = vi.spyOn(c, 'initializeUnorderedBulkOp');
       const big = 'x'.repeat(6 * 1024 * 1024);
       const report = await createIngestPipeline({ sink: mongoSink(c), csv: { maxRecordBytes: 8 * 1024 * 1024 }, batch: { maxBytes: 64 * 1024 * 1024 } }).run([
         `sku,blob\nA,${big}\n`,
@@ -120,11 +136,42 @@ describe(`mongoSink against the real server`, () => {
       ]);
       expectBalanced(report);
       expect(report).toMatchObject({ rowsWritten: 3, rowsFailed: 0, batchesWritten: 1 });
+      expect(bulk).toHaveBeenCalledTimes(1);
       expect(inserts).toBeGreaterThanOrEqual(2);
       expect(await c.countDocuments({ blob: big })).toBe(3);
     } finally {
       await client.close();
     }
+  });
+
+  it('insert: a server that announces smaller batches than MongoDB (300 documents) gets batches it accepts', async () => {
+    const server = await startAckServer({ limits: { maxWriteBatchSize: 300 } });
+    const client = await MongoClient.connect(server.uri);
+    try {
+      const docs = Array.from({ length: 1000 }, (_, i) => ({ n: i }));
+      const r = await mongoSink(client.db('small').collection('c')).write(batchOf(docs), { attempt: 0, signal: new AbortController().signal });
+      expect(r).toMatchObject({ written: 1000, inserted: 1000, failures: [] });
+      expect(server.counters()).toMatchObject({ inserted: 1000, writeCommands: 4 });
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  });
+
+  it('insert: unacknowledged writes (w: 0) go through the bulk API and land', async () => {
+    // A client of its own: FerretDB answers some unacknowledged writes anyway, and a stray reply
+    // would be read as the answer to the next command on the shared client's connection.
+    const client = await MongoClient.connect(inject('mongoUri'));
+    try {
+      const c = client.db(db.databaseName).collection(`c${n++}`);
+      const bulk = vi.spyOn(c, 'initializeUnorderedBulkOp');
+      const r = await mongoSink(c, { writeConcern: { w: 0 } }).write(batchOf([{ n: 1 }, { n: 2 }, { n: 3 }]), { attempt: 0, signal: new AbortController().signal });
+      expect(r).toMatchObject({ written: 3, failures: [] });
+      expect(bulk).toHaveBeenCalledTimes(1);
+    } finally {
+      await client.close();
+    }
+    await vi.waitFor(async () => expect(await db.collection(`c${n - 1}`).countDocuments()).toBe(3), { timeout: 5000 });
   });
 
   it('upsert: the later row with the same key wins, within a batch and across concurrent batches', async () => {

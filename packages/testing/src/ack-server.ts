@@ -52,6 +52,8 @@ export interface AckServerOptions {
   host?: string;
   /** Called with each command this server does not know (it answers CommandNotFound). */
   onUnknown?: (summary: CommandSummary) => void;
+  /** Limits announced in `hello` instead of MongoDB's, to play a server that accepts less. */
+  limits?: Partial<typeof LIMITS>;
 }
 
 const emptyCounters = (): AckCounters => ({ inserted: 0, updated: 0, upserted: 0, deleted: 0, writeCommands: 0, commands: {}, unknown: {}, bytesIn: 0, connections: 0, cpuMicros: 0 });
@@ -72,6 +74,7 @@ const VERSION = { version: '7.0.0', versionArray: [7, 0, 0, 0] };
  * the wire and `{ ackReset: 1 }` zeroes them, so a server in another process can be read too.
  */
 export async function startAckServer(options: AckServerOptions = {}): Promise<AckServer> {
+  const limits = { ...LIMITS, ...options.limits };
   let counters = emptyCounters();
   let cpuAtReset = process.cpuUsage();
   const snapshot = (): AckCounters => {
@@ -108,10 +111,10 @@ export async function startAckServer(options: AckServerOptions = {}): Promise<Ac
       case 'hello':
       case 'isMaster':
       case 'ismaster':
-        return { helloOk: true, ismaster: true, isWritablePrimary: true, ...LIMITS, localTime: new Date(), logicalSessionTimeoutMinutes: 30, connectionId, minWireVersion: 0, maxWireVersion: 21, readOnly: false, ok: 1 };
+        return { helloOk: true, ismaster: true, isWritablePrimary: true, ...limits, localTime: new Date(), logicalSessionTimeoutMinutes: 30, connectionId, minWireVersion: 0, maxWireVersion: 21, readOnly: false, ok: 1 };
       case 'buildInfo':
       case 'buildinfo':
-        return { ...VERSION, gitVersion: 'ack-only', bits: 64, ...LIMITS, ok: 1 };
+        return { ...VERSION, gitVersion: 'ack-only', bits: 64, ...limits, ok: 1 };
       case 'getParameter':
         return { featureCompatibilityVersion: { version: '7.0' }, ok: 1 };
       case 'ping':

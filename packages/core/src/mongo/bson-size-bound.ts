@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { calculateObjectSize } from './bson.js';
 
 /**
@@ -9,16 +10,18 @@ const MAX_DEPTH = 100;
 /**
  * Whether `documents`, sent as the `documents` array of one command, stay within `limit` bytes of
  * BSON. Decided from an upper bound, without serializing: every UTF-16 unit of a string or a key
- * counts 3 bytes (its UTF-8 worst case), every number 8. So the answer is "no" for some batches
+ * counts 3 bytes (its UTF-8 worst case), every number 8, a function nothing (the command is not
+ * sent with `serializeFunctions`). So the answer is "no" for some batches
  * that would fit, never "yes" for one that would not; a "no" only means the caller takes the
  * slower path that measures each document. Stops walking as soon as the bound passes `limit`.
  * @internal
  */
-export function fitsInOneCommand(documents: readonly Record<string, unknown>[], limit: number): boolean {
+export function fitsInOneCommand(documents: readonly object[], limit: number): boolean {
   // The array's own header, and each element's type byte, decimal index and terminator.
   let total = 5;
   for (let i = 0; i < documents.length; i++) {
-    total += 2 + decimalDigits(i) + documentBound(documents[i]!, limit - total, 0);
+    // As a value, not as a document: the serializer calls an element's toBSON and reads a Map.
+    total += 2 + decimalDigits(i) + valueBound(documents[i], limit - total, 0);
     if (total > limit) return false;
   }
   return total <= limit;
@@ -55,14 +58,24 @@ function valueBound(value: unknown, budget: number, depth: number): number {
 
 function objectBound(value: object | null, budget: number, depth: number): number {
   if (value === null) return 0;
-  if (value instanceof Date) return 8;
   const bsonType = (value as { _bsontype?: unknown })._bsontype;
-  if (bsonType === 'ObjectId') return 12;
+  if (bsonType === 'ObjectId') return 12; // every inserted document's _id: first
+  // What toBSON returns is what gets written, whatever the value is.
+  const toBSON = (value as { toBSON?: unknown }).toBSON;
+  if (typeof toBSON === 'function') return depth > MAX_DEPTH ? Infinity : valueBound(toBSON.call(value), budget, depth + 1);
+  // util.types, not instanceof: a Date or RegExp from another realm (a vm context) is one too.
+  if (types.isDate(value)) return 8;
+  if (value instanceof Uint8Array) return 5 + value.byteLength;
+  // Other typed arrays are written as a document with one element per index (a number's worth of
+  // key and value each, whatever their byte size), and array buffers are rare: no cheap bound,
+  // so the batch takes the path that measures every document.
+  if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) return Infinity;
+  // Code and DBRef carry documents of their own (a scope, extra fields): rare, not bounded here.
+  if (bsonType === 'Code' || bsonType === 'DBRef') return Infinity;
   // Decimal128, Long, Binary, Timestamp, regular expressions and the like: rare in imported rows,
-  // so measured exactly (the wrapper document only adds to the figure).
-  if (bsonType !== undefined || value instanceof RegExp || ArrayBuffer.isView(value) || value instanceof ArrayBuffer || 'toBSON' in value) {
-    return calculateObjectSize({ v: value });
-  }
+  // and of a size calculateObjectSize gets right, so measured exactly (the wrapper document only
+  // adds to the figure).
+  if (bsonType !== undefined || types.isRegExp(value)) return calculateObjectSize({ v: value });
   if (Array.isArray(value)) {
     let size = 5;
     for (let i = 0; i < value.length; i++) {

@@ -16,3 +16,5 @@ export type ObjectId = import('bson').ObjectId;
 export const calculateObjectSize = bson.calculateObjectSize;
 /** @internal */
 export const serialize = bson.serialize;
+/** @internal */
+export const deserialize = bson.deserialize;

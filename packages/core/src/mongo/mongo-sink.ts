@@ -1,4 +1,4 @@
-import { calculateObjectSize, ObjectId, serialize } from './bson.js';
+import { calculateObjectSize, deserialize, ObjectId, serialize } from './bson.js';
 import type { AnyBulkWriteOperation, Collection, Document, WriteConcernSettings } from 'mongodb';
 import { invalidOption } from '../errors.js';
 import { numberOption } from '../options/number-option.js';
@@ -6,7 +6,7 @@ import type { Batch, BatchWriter, LinedDocument, RowFailure, WriteAttempt, Write
 import { RowFailureCode } from '../types.js';
 import { markForgetful } from '../sink/release.js';
 import { fitsInOneCommand } from './bson-size-bound.js';
-import { commandWriteConcern, insertCommand, MAX_WRITE_BATCH } from './insert-command.js';
+import { commandWriteConcern, insertCommand, readWriteLimits, type WriteLimits } from './insert-command.js';
 import { isMissingKey, keyString } from './keys.js';
 import { isDuplicateKey, readBulkWriteError, toRowFailure, type DriverWriteError } from './write-errors.js';
 
@@ -46,8 +46,8 @@ interface Prepared {
   docs: Document[];
   docItems: LinedDocument[];
   assignedId: boolean[];
-  /** For insert: whether `docs` go as one `insert` command rather than through the bulk API. */
-  oneCommand: boolean;
+  /** For insert: whether `docs` go as one `insert` command rather than through the bulk API; decided at the first attempt. */
+  oneCommand: boolean | undefined;
   /** For upsert/merge: one operation per distinct key, with every row it stands for. */
   ops: AnyBulkWriteOperation[];
   opItems: LinedDocument[][];
@@ -87,9 +87,10 @@ function operatorField(doc: Record<string, unknown>): string | undefined {
  * with the row's line; the rest of the batch is written.
  *
  * In `insert` mode a batch goes to the server as one `insert` command, serialized once, when it
- * surely fits in one (under 16 MiB and 100,000 documents); a larger batch, or one with `w: 0`,
- * goes through the driver's bulk API, which splits it. Either way the write concern is
- * `writeConcern` over the collection's, field by field.
+ * surely fits in one (within the largest document and batch the server announces); a larger
+ * batch goes through the driver's bulk API, which splits it, as do writes with `w: 0`, with
+ * `serializeFunctions`, or on a client with auto-encryption. Either way the write concern is
+ * `writeConcern` when given, else the collection's.
  */
 export function mongoSink(collection: Collection<any>, options: MongoSinkOptions = {}): BatchWriter {
   const mode = options.mode ?? 'insert';
@@ -104,9 +105,22 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     ...(options.writeConcern ? { writeConcern: options.writeConcern } : {}),
     ...(options.bypassDocumentValidation ? { bypassDocumentValidation: true } : {}),
   };
-  const writeConcern = commandWriteConcern(options.writeConcern, collection.writeConcern);
-  // An unacknowledged write has no reply to read refusals from: the bulk API handles it.
-  const commandAllowed = writeConcern?.w !== 0;
+  const writeConcern = commandWriteConcern(options.writeConcern ?? collection.writeConcern);
+  // The bulk API keeps: an unacknowledged write (no reply to read refusals from), functions
+  // serialized as code (which the size bound does not count), and auto-encryption (which makes a
+  // command larger than its documents; the driver then caps a batch at 2 MiB).
+  const commandAllowed = writeConcern?.w !== 0 && collection.bsonOptions.serializeFunctions !== true && collection.db.client.options?.autoEncryption === undefined;
+  let limits: Promise<WriteLimits> | undefined;
+  /** Whether `docs` surely fit in one command; the server's limits are asked for once. */
+  async function fitInOneCommand(docs: Document[]): Promise<boolean> {
+    if (!commandAllowed) return false;
+    limits ??= readWriteLimits(collection).catch((err: unknown) => {
+      limits = undefined; // asked again by the retry
+      throw err;
+    });
+    const { maxBsonObjectSize, maxWriteBatchSize } = await limits;
+    return docs.length <= maxWriteBatchSize && fitsInOneCommand(docs, maxBsonObjectSize);
+  }
   const prepared = new WeakMap<Batch, Prepared>();
   /**
    * For an insert batch whose write settled (and so left `prepared`): which of its documents got
@@ -117,7 +131,7 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
   function prepare(batch: Batch): Prepared {
     let p = prepared.get(batch);
     if (p !== undefined) return p;
-    p = { failures: [], docs: [], docItems: [], assignedId: [], oneCommand: false, ops: [], opItems: [], keys: new Set() };
+    p = { failures: [], docs: [], docItems: [], assignedId: [], oneCommand: undefined, ops: [], opItems: [], keys: new Set() };
     const groups = new Map<string, number>();
     const before = assignedBefore.get(batch);
     for (const item of batch.items) {
@@ -160,8 +174,6 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
         p.opItems[at]!.push(item);
       }
     }
-    // The server takes a command of up to 16 MiB + 16 KiB; the slack covers the command's own fields.
-    p.oneCommand = commandAllowed && p.docs.length > 0 && p.docs.length <= MAX_WRITE_BATCH && fitsInOneCommand(p.docs, MAX_BSON_BYTES);
     prepared.set(batch, p);
     return p;
   }
@@ -190,6 +202,9 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     result.failures.push(...p.failures);
     if (p.docs.length === 0) return result;
     const refused = new Map<number, DriverWriteError>();
+    // The server takes a command of up to its largest document + 16 KiB; the slack covers the
+    // command's own fields.
+    p.oneCommand ??= await fitInOneCommand(p.docs);
     if (p.oneCommand) {
       const r = await insertCommand(collection, p.docs, { writeConcern, bypassDocumentValidation: options.bypassDocumentValidation === true });
       result.inserted = r.inserted;
@@ -241,9 +256,20 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     for (const i of candidates) {
       const found = byId.get(keyString([p.docs[i]!._id]));
       if (found === undefined) continue;
-      if (p.assignedId[i] || Buffer.from(serialize(found)).equals(Buffer.from(serialize(p.docs[i]!)))) own.add(i);
+      if (p.assignedId[i] || asStored(found).equals(asStored(p.docs[i]!))) own.add(i);
     }
     return own;
+  }
+
+  /**
+   * A document's bytes as the server gives it back: `_id` first (the server moves it there), and
+   * values through a BSON round trip (a Long or Int32 we sent reads back as a number), with
+   * `undefined` as it was sent.
+   */
+  function asStored(doc: Document): Buffer {
+    const { _id, ...rest } = doc;
+    const sent = serialize({ _id, ...rest }, { ignoreUndefined: collection.bsonOptions.ignoreUndefined === true });
+    return Buffer.from(serialize(deserialize(sent, collection.bsonOptions), { ignoreUndefined: true }));
   }
 
   async function writeKeyed(p: Prepared): Promise<WriteResult> {
