@@ -243,8 +243,8 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
   /**
    * After a retry, a duplicate key may be our own document, written by an attempt whose
    * acknowledgement was lost (or, when resuming, by an earlier run; a duplicate on a natural-key
-   * index is checked the same way, by the row's `_id`). It is ours when the stored document has the `_id` we generated,
-   * or is byte-for-byte the document we sent.
+   * index is checked the same way, by the row's `_id`). It is ours when the stored document has
+   * the `_id` we generated, or is, byte for byte, the document we sent as the server stores it.
    */
   async function findOwnCopies(p: Prepared, refused: Map<number, DriverWriteError>): Promise<Set<number>> {
     const candidates = [...refused].filter(([, we]) => isDuplicateKey(we)).map(([index]) => index);
