@@ -2,7 +2,7 @@ import { Readable, type Writable } from 'node:stream';
 import { createIngestPipeline, isIngestError, mongoSink, type BatchWriter, type IngestLogger, type IngestReport, type IngestSnapshot, type SeekableSource, type WorkersMongoOptions } from '@anti-oom/core';
 import { MongoClient } from 'mongodb';
 import { HELP, parseCommand, UsageError, type ImportCommand } from './args.js';
-import { FailuresFile } from './failures-file.js';
+import type { FailuresFile } from './failures-file.js';
 import { crashHook } from './crash-hook.js';
 import { createUniqueKeyIndex, dropKeepingIndexes, hasUniqueKeyIndex, keySpec, listIndexes } from './indexes.js';
 import { openInput, type ImportInput } from './input.js';
@@ -68,7 +68,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
 async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
   const json = cmd.json || !io.stdout.isTTY;
-  const logger = cmd.logLevel === undefined ? undefined : createCliLogger(cmd.logLevel, io.stderr);
+  const logger = cmd.logLevel === undefined ? undefined : (await createCliLogger(cmd.logLevel, io.stderr)).logger;
   const out = new Output(io, json, logger, cmd.dryRun);
 
   let input: ImportInput;
@@ -88,7 +88,8 @@ async function runImport(cmd: ImportCommand, io: CliIo): Promise<number> {
   let client: MongoClient | undefined;
   try {
     try {
-      if (cmd.failuresOut !== undefined) failures = new FailuresFile(cmd.failuresOut);
+      // Loaded only when asked for, with csv-stringify: start-up time most runs need not pay.
+      if (cmd.failuresOut !== undefined) failures = new (await import('./failures-file.js')).FailuresFile(cmd.failuresOut);
     } catch (err) {
       return out.fatal('E_FAILURES_OUT', `Cannot write the failures file ${cmd.failuresOut}: ${(err as Error).message}`);
     }
