@@ -11,9 +11,9 @@ const MAX_DEPTH = 100;
  * Whether `documents`, sent as the `documents` array of one command, stay within `limit` bytes of
  * BSON. Decided from an upper bound, without serializing: every UTF-16 unit of a string or a key
  * counts 3 bytes (its UTF-8 worst case), every number 8, a function nothing (the command is not
- * sent with `serializeFunctions`). So the answer is "no" for some batches
- * that would fit, never "yes" for one that would not; a "no" only means the caller takes the
- * slower path that measures each document. Stops walking as soon as the bound passes `limit`.
+ * sent with `serializeFunctions`). So the answer is "no" for some batches that would fit, never
+ * "yes" for one that would not; a "no" only means the caller takes the slower path that measures
+ * each document. Stops walking as soon as the bound passes `limit`.
  * @internal
  */
 export function fitsInOneCommand(documents: readonly object[], limit: number): boolean {
