@@ -111,7 +111,10 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
   // command larger than its documents; the driver then caps a batch at 2 MiB).
   const commandAllowed = writeConcern?.w !== 0 && collection.bsonOptions.serializeFunctions !== true && collection.db.client.options?.autoEncryption === undefined;
   let limits: Promise<WriteLimits> | undefined;
-  /** Whether `docs` surely fit in one command; the server's limits are asked for once. */
+  /**
+   * Whether `docs` surely fit in one command; the server's limits are asked for once. A command
+   * may be 16 KiB larger than the largest document, which covers the command's own fields.
+   */
   async function fitInOneCommand(docs: Document[]): Promise<boolean> {
     if (!commandAllowed) return false;
     limits ??= readWriteLimits(collection).catch((err: unknown) => {
@@ -202,8 +205,6 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
     result.failures.push(...p.failures);
     if (p.docs.length === 0) return result;
     const refused = new Map<number, DriverWriteError>();
-    // The server takes a command of up to its largest document + 16 KiB; the slack covers the
-    // command's own fields.
     p.oneCommand ??= await fitInOneCommand(p.docs);
     if (p.oneCommand) {
       const r = await insertCommand(collection, p.docs, { writeConcern, bypassDocumentValidation: options.bypassDocumentValidation === true });
@@ -211,8 +212,8 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
       for (const we of r.writeErrors) refused.set(we.index, we);
     } else {
       try {
-        // The bulk API, for batches that may not fit in one command (it splits them) and for
-        // unacknowledged writes. Not insertMany, which first maps every document to an
+        // The bulk API, for batches that may not fit in one command (it splits them) and the
+        // writes `commandAllowed` excludes. Not insertMany, which first maps every document to an
         // `{ insertOne: { document } }` operation, two objects a row that live until the batch is
         // acknowledged. Same command, same errors (MongoBulkWriteError), same write options.
         const bulk = collection.initializeUnorderedBulkOp(writeOptions);
