@@ -444,3 +444,39 @@ describe('the default engine', () => {
     expect(records.map((r) => r.row)).toEqual([{ a: '1', b: '2' }]);
   });
 });
+
+describe('reading while parsing', () => {
+  it('asks the source for its next chunk before parsing the one it was given, so a file read overlaps the parse', async () => {
+    // A source that, like a file stream, delivers each chunk on a later turn of the event loop.
+    const chunks = [Buffer.from('a,b\n1,2\n'), Buffer.from('3,4\n5,6\n'), Buffer.from('7,8\n')];
+    const events: string[] = [];
+    let next = 0;
+    const source = new Readable({
+      highWaterMark: 8,
+      read() {
+        const i = next++;
+        events.push(`read ${i}`);
+        setImmediate(() => this.push(i < chunks.length ? chunks[i] : null));
+      },
+    });
+    const parser = createCsvParser({ emit: 'chunk' });
+    const lines: number[] = [];
+    await pipeline(
+      source,
+      parser,
+      new Writable({
+        objectMode: true,
+        write(records: CsvRecord[], _e, cb) {
+          events.push(`rows ${records.map((r) => r.line).join(',')}`);
+          lines.push(...records.map((r) => r.line));
+          cb();
+        },
+      }),
+    );
+    expect(lines).toEqual([2, 3, 4, 5]);
+    // Each chunk's rows come after the read of the chunk that follows it was started.
+    expect(events.indexOf('read 1')).toBeLessThan(events.indexOf('rows 2'));
+    expect(events.indexOf('read 2')).toBeLessThan(events.indexOf('rows 3,4'));
+    expect(events.indexOf('read 3')).toBeLessThan(events.indexOf('rows 5'));
+  });
+});
