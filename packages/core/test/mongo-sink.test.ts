@@ -67,6 +67,23 @@ describe(`mongoSink against the real server`, () => {
     expect(kept.map((b) => b.items.map((i) => i.document.sku))).toEqual([['A', 'B'], ['C']]);
   });
 
+  it('insert: once a write settles, the array of documents the driver was given is empty, so whatever the driver still holds keeps no row alive', async () => {
+    // The driver's connection pool can keep a spent checkout reachable, and with it the command
+    // (see docs/memory.md); this is what keeps memory flat when it does.
+    const own = db.client.db(db.databaseName);
+    const c = own.collection(`c${n++}`);
+    const sent: unknown[][] = [];
+    const command = own.command.bind(own);
+    vi.spyOn(own, 'command').mockImplementation((cmd, options) => {
+      if (Array.isArray(cmd.documents)) sent.push(cmd.documents);
+      return command(cmd, options);
+    });
+    const report = await ingest(c, 'sku,name\nA,1\nB,2\nC,3\nD,4\nE,5\n', { batch: { size: 2 } });
+    expect(report).toMatchObject({ rowsWritten: 5, rowsFailed: 0 });
+    expect(sent.map((documents) => documents.length)).toEqual([0, 0, 0]);
+    expect((await c.find({}, { projection: { _id: 0 } }).sort({ sku: 1 }).toArray()).map((d) => d.sku)).toEqual(['A', 'B', 'C', 'D', 'E']);
+  });
+
   it('insert: a batch retried after a lost acknowledgement writes nothing twice', async () => {
     const c = fresh();
     const writer = mongoSink(c);
@@ -101,8 +118,9 @@ describe(`mongoSink against the real server`, () => {
   it('insert: a batch goes to the server as one insert command carrying every row, with the write concern that applies', async () => {
     const client = new MongoClient(inject('mongoUri'), { monitorCommands: true });
     try {
-      const inserts: CommandStartedEvent[] = [];
-      client.on('commandStarted', (e) => e.commandName === 'insert' && inserts.push(e));
+      // Read when sent: the sink empties the array it sent once the write settles.
+      const inserts: [number, unknown][] = [];
+      client.on('commandStarted', (e: CommandStartedEvent) => e.commandName === 'insert' && inserts.push([e.command.documents.length, e.command.writeConcern]));
       const c = client.db(db.databaseName).collection(`c${n++}`, { writeConcern: { w: 1, wtimeoutMS: 5000 } });
       const bulk = vi.spyOn(c, 'initializeUnorderedBulkOp');
       const rows = (count: number) => Array.from({ length: count }, (_, i) => ({ sku: `sku-${i}`, name: `Product ${i}`, note: 'çà et là 😀' }));
@@ -111,7 +129,7 @@ describe(`mongoSink against the real server`, () => {
       expect(await mongoSink(c).write(batchOf(rows(1000)), { attempt: 0, signal })).toMatchObject({ written: 1000, inserted: 1000, failures: [] });
       expect(await mongoSink(c, { writeConcern: { w: 1 } }).write(batchOf(rows(10)), { attempt: 0, signal })).toMatchObject({ written: 10, failures: [] });
       expect(bulk).not.toHaveBeenCalled();
-      expect(inserts.map((e) => [e.command.documents.length, e.command.writeConcern])).toEqual([
+      expect(inserts).toEqual([
         [1000, { w: 1, wtimeout: 5000 }],
         [10, { w: 1 }],
       ]);

@@ -324,6 +324,13 @@ export function mongoSink(collection: Collection<any>, options: MongoSinkOptions
       // promoted to the old generation dies only at a full collection: until then the entry keeps
       // every document of the batch alive for the young-generation collector (see sink/release.ts).
       prepared.delete(batch);
+      // Emptied too, not only let go: the driver's connection pool can keep a spent checkout, and
+      // through it the command holding this very array, reachable until a full collection (its
+      // wait queue's removed links; see docs/memory.md). Empty, the array keeps no document alive.
+      p.docs.length = 0;
+      p.docItems.length = 0;
+      p.ops.length = 0;
+      p.opItems.length = 0;
       if (mode === 'insert') assignedBefore.set(batch, p.assignedId);
       return result;
     },
