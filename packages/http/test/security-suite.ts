@@ -210,6 +210,10 @@ export function runSecuritySuite(adapter: string, start: StartServer): void {
       const connect = async (cutAfter: number) => {
         const controller = new AbortController();
         const ids: number[] = [];
+        // Events come only while the import moves: if it stalls, say where, rather than wait
+        // for the test's timeout (this hung once in CI, not reproduced).
+        let stalled = false;
+        const watchdog = setTimeout(() => ((stalled = true), controller.abort()), 30_000);
         const result = await followEvents(origin + created.links.events, {
           headers: last ? { 'Last-Event-ID': last } : {},
           signal: controller.signal,
@@ -220,7 +224,8 @@ export function runSecuritySuite(adapter: string, start: StartServer): void {
             if (e.event === 'done') doneSeen = true;
             if (ids.length >= cutAfter) controller.abort();
           },
-        });
+        }).finally(() => clearTimeout(watchdog));
+        if (stalled) throw new Error(`No event for 30 s after id ${last}; the import: ${JSON.stringify((await send(origin + created.links.status, { method: 'GET' })).body)}`);
         for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]!);
         return result.status;
       };
