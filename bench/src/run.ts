@@ -104,6 +104,7 @@ async function parseScenario(): Promise<ScenarioResult[]> {
       measure('udsv, string objects', 'udsv', file),
       measure('createCsvParser, csv-parse engine', 'anti-oom-parser', file, { engine: 'csv-parse' }),
       measure('createCsvParser, fast engine (default)', 'anti-oom-parser-fast', file, { engine: 'fast' }),
+      measure('floor: indexOf + slice into the same records, no quotes, lines or errors', 'floor-minimal', file),
     ];
     // Each worker reports how long its imports took (worker.mjs, parseVariants), outside the clock.
     const importMs = (variant: string) => {
@@ -116,6 +117,10 @@ async function parseScenario(): Promise<ScenarioResult[]> {
       baseline: 'hand-rolled: csv-parse columns',
       variants,
       notes: [
+        'The floor is not a parser (bench/src/worker.mjs, `floor-minimal`): it makes the records createCsvParser hands on, each field found with `indexOf` and cut with `slice`, ' +
+          'and handles no quotes, CR, bad bytes or errors' +
+          (shape === 'wide' ? ' (here it splits quoted commas too, so its rows are wrong: it measures the work, not a parse)' : '') +
+          '. It is how fast a JavaScript parser could be at best on this machine, for the fast engine to be compared with.',
         'Every variant is timed from after its imports, as the ceiling (read + decode) imports nothing: loading a module is paid once per process, not per byte, ' +
           `so it is left out of MB/s alike for all. Imports took (one run, wall): @anti-oom/core ${importMs('anti-oom-parser-fast')} ms, ` +
           `csv-parse ${importMs('csv-parse-arrays')} ms, papaparse ${importMs('papaparse')} ms, udsv ${importMs('udsv')} ms.`,
