@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient } from 'mongodb';
-import { hasGo, startFerretdb, type MongoServer } from '@anti-oom/testing';
+import { countDistinct, hasGo, startFerretdb, type MongoServer } from '@anti-oom/testing';
 import { reliabilityCase } from '@anti-oom/testing/reliability';
 import { createIngestPipeline, IngestErrorCode, isIngestError, mongoSink, type BatchWriter, type IngestReport } from '../src/index.js';
 import { expectBalanced, productCsv } from './helpers.js';
@@ -41,7 +41,7 @@ run('database faults (a FerretDB of its own)', () => {
     const client = await MongoClient.connect(server.uri);
     try {
       const collection = client.db('faults').collection(name);
-      return { count: await collection.countDocuments(), distinct: (await collection.distinct('sku')).length };
+      return { count: await collection.countDocuments(), distinct: await countDistinct(collection, 'sku') };
     } finally {
       await client.close();
     }

@@ -4,6 +4,7 @@ import type { MongoServer } from './types.js';
 
 export type { FerretdbBackend, MongoKind, MongoServer } from './types.js';
 export { chooseFerretdbBackend, ferretdbBinary, hasGo, startFerretdb } from './ferretdb.js';
+export { countDistinct } from './distinct.js';
 export { postgresReachable } from './postgres.js';
 export { startRedis } from './redis.js';
 export type { RedisServer } from './redis.js';
